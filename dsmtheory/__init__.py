@@ -1,0 +1,40 @@
+"""dsmtheory: exact Gaussian-mixture ground truth for the loss weighting of denoising score
+matching and diffusion training.
+
+Enable float64 once with :func:`dsmtheory.enable_x64` before using the exact paths.
+"""
+
+from . import schedules
+from ._config import enable_x64, x64_enabled
+from .mixture import (
+    GaussianMixture,
+    bimodal_1d,
+    from_json,
+    grid_2d,
+    posterior_cov,
+    posterior_cov_trace,
+    posterior_mean,
+    random_anisotropic,
+    ring,
+    single_gaussian,
+    to_json,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GaussianMixture",
+    "bimodal_1d",
+    "enable_x64",
+    "from_json",
+    "grid_2d",
+    "posterior_cov",
+    "posterior_cov_trace",
+    "posterior_mean",
+    "random_anisotropic",
+    "ring",
+    "schedules",
+    "single_gaussian",
+    "to_json",
+    "x64_enabled",
+]

@@ -1,0 +1,71 @@
+"""Checks at the public boundary. Every error names the argument and what was expected.
+
+Checks run only on concrete values; inside ``jit``/``vmap`` (tracers) they are skipped, so the
+same functions stay traceable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+
+def is_concrete(x) -> bool:
+    """True when ``x`` holds actual numbers (not a JAX tracer)."""
+    leaves = jax.tree_util.tree_leaves(x)
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    """Convert to a float64 NumPy array, or raise TypeError naming ``name``."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}") from exc
+    return arr
+
+
+def check_finite(x, name: str):
+    """Raise ValueError if a concrete ``x`` contains NaN or inf."""
+    if is_concrete(x):
+        arr = np.asarray(x)
+        if arr.size and not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite, but it contains NaN or inf")
+    return x
+
+
+def check_positive(x, name: str, *, allow_zero: bool = False):
+    """Raise ValueError unless a concrete ``x`` is finite and > 0 (>= 0 if ``allow_zero``)."""
+    if is_concrete(x):
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.size and not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite, got {_short(arr)}")
+        bad = arr < 0 if allow_zero else arr <= 0
+        if np.any(bad):
+            op = ">= 0" if allow_zero else "> 0"
+            raise ValueError(f"{name} must be {op}, got {_short(arr)}")
+    return x
+
+
+def check_last_dim(x, dim: int, name: str):
+    """Raise ValueError unless ``x`` has shape (..., dim)."""
+    shape = np.shape(x)
+    if len(shape) == 0 or shape[-1] != dim:
+        raise ValueError(f"{name} must have shape (..., {dim}) to match the mixture, got {shape}")
+    return x
+
+
+def check_choice(name: str, value: str, known) -> None:
+    """Raise ValueError for an unknown registry name, listing the known ones."""
+    known = sorted(known)
+    if value not in known:
+        raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
+
+
+def _short(arr: np.ndarray) -> str:
+    if arr.size == 1:
+        v = float(arr.reshape(()))
+        return repr(v) if math.isfinite(v) else str(v)
+    return f"array with min {np.nanmin(arr):.3g}" if arr.size else "an empty array"

@@ -1,0 +1,1 @@
+"""Subcommands of the dsmtheory CLI, one module each."""

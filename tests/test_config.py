@@ -96,3 +96,14 @@ def test_bad_file_kinds(tmp_path):
     (tmp_path / "c.yaml").write_text("a: 1")
     with pytest.raises(ValueError, match=r"\.toml or \.json"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_every_example_config_is_valid():
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "examples" / "configs"
+    files = sorted(root.glob("*.toml")) + sorted(root.glob("*.json"))
+    assert len(files) >= 3
+    for f in files:
+        cfg = load_config(f)
+        assert cfg.mixture is not None, f

@@ -1,0 +1,246 @@
+"""Tests of dsmtheory.derivations and the ``dsmtheory prove`` command.
+
+Every derivation must hold with its declared kind; deliberately wrong statements (KG eq. 36's
+constant pi, eq. 11's unnormalised atom, eq. 38's constant, a wrong Soft-Min-SNR constant, a
+wrong Min-SNR step count) must be *rejected by the same checking code*, so that the proofs
+can fail.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from dsmtheory import derivations as D
+from dsmtheory.cli import main
+from dsmtheory.derivations import _base
+from dsmtheory.derivations import implied_shifted_cosine as eq38
+from dsmtheory.derivations import implied_v_cosine as eq36
+from dsmtheory.derivations import p01_soft_min_snr as p01
+from dsmtheory.derivations import p02_min_snr_matching as p02
+from dsmtheory.derivations import p07_monotone_density as p07
+from dsmtheory.derivations import p15_alsr_width as p15
+from dsmtheory.derivations._common import lam, s, sech, tau, to_snr
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# declared kinds: numeric only where sympy cannot close the proof (FORMULAS.md §5 / the brief)
+NUMERIC = {
+    "p05_gradient_variance",
+    "p06_integration_by_parts",
+    "p11_importance_sampling",
+    "p15_alsr_width",
+    "p16_residual_variance",
+}
+
+
+@pytest.fixture(scope="module")
+def results():
+    return {r.name: r for r in D.run()}
+
+
+@pytest.mark.parametrize("name", D.MODULES)
+def test_derivation_holds_with_declared_kind(results, name):
+    r = results[name]
+    d = D.get(name)
+    assert r.holds, r.detail
+    assert r.kind == d.kind == ("numeric" if name in NUMERIC else "symbolic")
+    assert r.name == name and r.title == d.title and r.seconds >= 0
+    assert "FAIL" not in r.detail
+
+
+def test_registry_covers_p1_to_p16_and_required_modules():
+    props = [n for n in D.MODULES if n.startswith("p") and n[1:3].isdigit()]
+    assert [int(n[1:3]) for n in props] == list(range(1, 17))
+    for required in (
+        "kappa_x0",
+        "kappa_v",
+        "kappa_score",
+        "kappa_edm",
+        "prediction_conversions",
+        "implied_sech",
+        "implied_edm",
+        "implied_v_cosine",
+        "implied_elbo",
+        "implied_shifted_cosine",
+    ):
+        assert required in D.MODULES
+    assert len(set(D.MODULES)) == len(D.MODULES)
+    for d in D.all_derivations():
+        assert d.statement and d.source and d.method and d.kind in _base.KINDS
+
+
+def test_total_runtime_under_budget(results):
+    assert sum(r.seconds for r in results.values()) < 60.0
+
+
+def test_unknown_name_lists_known():
+    with pytest.raises(ValueError, match="p01_soft_min_snr"):
+        D.get("p99_nothing")
+    with pytest.raises(ValueError, match="unknown derivation"):
+        D.run(["kappa_x0", "nope"])
+    with pytest.raises(TypeError):
+        D.get(3)
+
+
+# --- the proofs can fail: wrong statements through the same checking code ---------------
+
+
+def test_eq36_wrong_constant_pi_rejected():
+    assert eq36.constant_holds(1 / sp.pi)
+    assert not eq36.constant_holds(sp.pi)
+    assert not eq36.constant_holds(sp.Integer(1))
+
+
+def test_eq11_unnormalised_atom_rejected():
+    w = p07.w
+    assert p07.atom_is_normalised(w(p07.hi) / w(p07.lo))
+    assert not p07.atom_is_normalised(w(p07.hi))  # KG's text
+    weight = 3 / (1 + sp.exp(lam))  # w(lam_min) != 1: KG's atom is wrong for it
+    assert not p07.atom_is_normalised(weight.subs(lam, p07.hi), weight)
+    assert p07.atom_is_normalised(weight.subs(lam, p07.hi) / weight.subs(lam, p07.lo), weight)
+
+
+def test_eq38_constant_rejected():
+    shifted = (1 + sp.exp(-lam)) * sech(lam / 2 - s) / (2 * sp.pi)
+    kg = (2 / sp.pi) * sp.exp(-s) * sp.exp(-lam / 2)
+    assert not _base.is_identity(to_snr(shifted), to_snr(kg))
+    assert not _base.is_identity(to_snr(shifted.subs(s, 0)), to_snr(kg.subs(s, 0)))
+    assert _base.is_identity(eq38.ratio().subs(s, 0).subs(lam, 0), 1 / sp.pi)
+
+
+def test_soft_min_snr_wrong_constant_rejected():
+    assert p01.soft_min_snr_mapping_holds(1 / (1 + tau**2), tau**2 / (1 + tau**2))
+    assert not p01.soft_min_snr_mapping_holds(sp.Integer(1), tau**2 / (1 + tau**2))
+    assert not p01.soft_min_snr_mapping_holds(1 / (1 + tau**2), tau**2)
+
+
+def test_min_snr_step_counts_and_bounds_are_exact():
+    from fractions import Fraction
+
+    # tau^2 between two consecutive v_t changes the count by one: the check is sharp
+    assert p02.ddpm_linear_steps(Fraction(1, 10)) == 27
+    assert p02.ddpm_linear_steps(Fraction(1, 10), T=500) != 27
+    assert p02.relative_error_at(10, sp.Rational(1, 10)) == sp.Rational(101, 1101)
+    assert p02.relative_error_at(10, sp.Rational(1, 10)) > sp.Rational(91, 1000)  # not 9.1 %
+
+
+def test_alsr_effective_width_values():
+    assert [round(p15.effective_p_std(a), 3) for a in (0.01, 0.05, 0.1)] == [1.136, 0.956, 0.818]
+
+
+def test_broken_derivation_reports_failure_and_errors():
+    bad = _base.Derivation(
+        name="broken_eq36",
+        title="eq. 36 as printed",
+        statement="w = pi e^{-lam/2}",
+        source="test",
+        method="same check as implied_v_cosine",
+        kind="symbolic",
+        checks=lambda: [_base.Check("constant pi", eq36.constant_holds(sp.pi))],
+    )
+    r = bad.verify()
+    assert r.holds is False and "FAIL: constant pi" in r.detail
+
+    def boom():
+        raise ZeroDivisionError("x")
+
+    crash = _base.Derivation("c", "c", "s", "s", "m", "numeric", boom).verify()
+    assert crash.holds is False and "ZeroDivisionError" in crash.detail
+    empty = _base.Derivation("e", "e", "s", "s", "m", "symbolic", lambda: []).verify()
+    assert empty.holds is False
+    with pytest.raises(ValueError, match="kind"):
+        _base.Derivation("k", "k", "s", "s", "m", "guess", lambda: [])
+
+
+def test_is_zero_never_passes_nonzero():
+    x = sp.Symbol("x", positive=True)
+    assert _base.is_zero(sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1)
+    assert not _base.is_zero(sp.exp(-x / 2) / sp.pi - sp.pi * sp.exp(-x / 2))
+    assert not _base.is_zero(x * 1e-300)
+    assert _base.close(1.0, 1.0 + 1e-13, 1e-12) and not _base.close(1.0, 1.1, 1e-12)
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+def test_cli_table_only(capsys):
+    assert main(["prove", "--only", "kappa_x0", "--only", "implied_v_cosine"]) == 0
+    out = capsys.readouterr().out
+    assert "kappa_x0" in out and "implied_v_cosine" in out and "holds" in out
+    assert "2/2 hold" in out and "p01_soft_min_snr" not in out
+
+
+def test_cli_json(capsys):
+    assert main(["prove", "--json", "--only", "p13_likelihood"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data) == 1
+    assert data[0]["name"] == "p13_likelihood" and data[0]["holds"] is True
+    assert set(data[0]) == {"name", "title", "kind", "holds", "detail", "seconds"}
+
+
+def test_cli_unknown_name_exit_2(capsys):
+    assert main(["prove", "--only", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown derivation 'nope'" in err and "kappa_v" in err
+
+
+def test_cli_exit_1_when_one_fails(monkeypatch, capsys):
+    bad = _base.Derivation(
+        "broken",
+        "broken",
+        "s",
+        "s",
+        "m",
+        "symbolic",
+        lambda: [_base.Check("pi", eq36.constant_holds(sp.pi))],
+    )
+
+    class _Mod:
+        DERIVATION = bad
+
+    real = D.module
+    monkeypatch.setattr(D, "MODULES", D.MODULES + ("broken",))
+    monkeypatch.setattr(D, "module", lambda n: _Mod if n == "broken" else real(n))
+    assert main(["prove", "--only", "kappa_x0", "--only", "broken"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILS" in out and "1/2 hold" in out
+    assert main(["prove", "--json", "--only", "broken"]) == 1
+    assert json.loads(capsys.readouterr().out)[0]["holds"] is False
+
+
+def test_cli_full_run_exit_0(capsys):
+    assert main(["prove"]) == 0
+    out = capsys.readouterr().out
+    for name in D.MODULES:
+        assert name in out
+    assert f"{len(D.MODULES)}/{len(D.MODULES)} hold" in out
+
+
+# --- docs ----------------------------------------------------------------------------------
+
+
+def test_propositions_page_is_generated():
+    page = (ROOT / "docs" / "propositions.md").read_text(encoding="utf-8")
+    assert page == D.propositions_markdown()
+
+
+def test_errata_names_existing_derivations():
+    text = (ROOT / "docs" / "errata.md").read_text(encoding="utf-8")
+    for name in (
+        "implied_v_cosine",
+        "implied_shifted_cosine",
+        "p07_monotone_density",
+        "sunshi_point_mass",
+        "p01_soft_min_snr",
+        "p02_min_snr_matching",
+        "p03_p2_high_snr",
+        "p04_lipschitz_ratio",
+    ):
+        assert f"`{name}`" in text
+    import re
+
+    for name in re.findall(r"`([a-z0-9_]+)`", text):
+        if "_" in name and (name.startswith(("p0", "p1", "implied", "kappa", "sunshi"))):
+            assert name in D.MODULES, name

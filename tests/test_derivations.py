@@ -6,6 +6,8 @@ wrong Min-SNR step count) must be *rejected by the same checking code*, so that 
 can fail.
 """
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import sympy as sp
 
 from dsmtheory import derivations as D
 from dsmtheory.cli import main
+from dsmtheory.commands import prove
 from dsmtheory.derivations import _base
 from dsmtheory.derivations import implied_shifted_cosine as eq38
 from dsmtheory.derivations import implied_v_cosine as eq36
@@ -36,8 +39,17 @@ NUMERIC = {
 
 
 @pytest.fixture(scope="module")
-def results():
-    return {r.name: r for r in D.run()}
+def full_run():
+    """One full ``dsmtheory prove --json`` run shared by the tests (exit code, results)."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["prove", "--json"])
+    return rc, {r["name"]: _base.Result(**r) for r in json.loads(buf.getvalue())}
+
+
+@pytest.fixture(scope="module")
+def results(full_run):
+    return full_run[1]
 
 
 @pytest.mark.parametrize("name", D.MODULES)
@@ -69,6 +81,37 @@ def test_registry_covers_p1_to_p16_and_required_modules():
     assert len(set(D.MODULES)) == len(D.MODULES)
     for d in D.all_derivations():
         assert d.statement and d.source and d.method and d.kind in _base.KINDS
+
+
+def test_modules_expose_verify_and_expressions():
+    with_expressions = {
+        "p01_soft_min_snr",
+        "p03_p2_high_snr",
+        "p07_monotone_density",
+        "p09_sigma2_first_order",
+        "p12_fisher_identity",
+        "p13_likelihood",
+        "kappa_x0",
+        "kappa_v",
+        "kappa_score",
+        "kappa_edm",
+        "prediction_conversions",
+        "implied_sech",
+        "implied_edm",
+        "implied_v_cosine",
+        "implied_shifted_cosine",
+        "schedule_densities",
+        "weighting_catalog",
+    }
+    for name in D.MODULES:
+        mod = D.module(name)
+        assert callable(mod.verify) and mod.DERIVATION.name == name
+        if name in with_expressions:
+            table = mod.expressions()
+            assert table and mod.DERIVATION.expressions is not None
+            for expr, syms in table.values():
+                assert isinstance(expr, sp.Expr)
+                assert expr.free_symbols <= set(syms), (name, expr.free_symbols, syms)
 
 
 def test_total_runtime_under_budget(results):
@@ -210,12 +253,13 @@ def test_cli_exit_1_when_one_fails(monkeypatch, capsys):
     assert json.loads(capsys.readouterr().out)[0]["holds"] is False
 
 
-def test_cli_full_run_exit_0(capsys):
-    assert main(["prove"]) == 0
-    out = capsys.readouterr().out
+def test_cli_full_run_exit_0_and_table(full_run):
+    rc, res = full_run
+    assert rc == 0 and list(res) == list(D.MODULES)
+    table = prove.format_table(list(res.values()))
     for name in D.MODULES:
-        assert name in out
-    assert f"{len(D.MODULES)}/{len(D.MODULES)} hold" in out
+        assert name in table
+    assert f"{len(D.MODULES)}/{len(D.MODULES)} hold" in table and "FAILS" not in table
 
 
 # --- docs ----------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def propositions_markdown() -> str:
     ]
     derivs = all_derivations()
     for d in derivs:
-        lines.append(f"| [`{d.name}`](#{d.name.replace('_', '-')}) | {d.title} | {d.kind} |")
+        lines.append(f"| [`{d.name}`](#{d.name}) | {d.title} | {d.kind} |")
     lines.append("")
     for d in derivs:
         lines += [

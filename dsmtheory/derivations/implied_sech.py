@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._base import Check, Derivation, is_identity
+from ._base import Check, Derivation, Result, is_identity
 from ._common import lam, sech, to_snr
 
 t = sp.Symbol("t", positive=True)
@@ -65,3 +65,8 @@ DERIVATION = Derivation(
     checks=_checks,
     expressions=expressions,
 )
+
+
+def verify() -> Result:
+    """Run this derivation's proof (see :data:`DERIVATION`)."""
+    return DERIVATION.verify()

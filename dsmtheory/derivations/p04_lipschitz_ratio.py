@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._base import Check, Derivation, is_identity
+from ._base import Check, Derivation, Result, is_identity
 from ._common import tau
 
 v = sp.Symbol("v", positive=True)
@@ -88,3 +88,8 @@ DERIVATION = Derivation(
     kind="symbolic",
     checks=_checks,
 )
+
+
+def verify() -> Result:
+    """Run this derivation's proof (see :data:`DERIVATION`)."""
+    return DERIVATION.verify()

@@ -8,7 +8,7 @@ derivation (``implied_*``), and this one holds iff they all do.
 from __future__ import annotations
 
 from . import implied_edm, implied_elbo, implied_sech, implied_shifted_cosine, implied_v_cosine
-from ._base import Check, Derivation
+from ._base import Check, Derivation, Result
 
 PARTS = (implied_sech, implied_edm, implied_v_cosine, implied_elbo, implied_shifted_cosine)
 
@@ -32,3 +32,8 @@ DERIVATION = Derivation(
     kind="symbolic",
     checks=_checks,
 )
+
+
+def verify() -> Result:
+    """Run this derivation's proof (see :data:`DERIVATION`)."""
+    return DERIVATION.verify()

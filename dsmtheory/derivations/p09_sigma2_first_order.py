@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._base import Check, Derivation, is_identity
+from ._base import Check, Derivation, Result, is_identity
 from ._common import sigma
 
 J0, J2, J4 = sp.symbols("J0 J2 J4", real=True)
@@ -47,8 +47,14 @@ def _checks() -> list[Check]:
 
 
 def expressions() -> dict:
-    """c* for N(m, s^2 I) data under VE, for ``optimal.homoskedastic_multiplier``."""
-    return {"c_star_gaussian_ve": (1 + sigma**2 / s_data**2, (sigma, s_data))}
+    """c* for N(m, s^2 I) data under VE, c* = 1/(1 - sigma^2 J) from a Fisher information
+    J = tr I_t / D, and its first-order form, for ``optimal.homoskedastic_multiplier``."""
+    J = sp.Symbol("J", positive=True)
+    return {
+        "c_star_gaussian_ve": (1 + sigma**2 / s_data**2, (sigma, s_data)),
+        "c_star_from_fisher": (optimal_weight(J) / sigma**2, (sigma, J)),
+        "c_star_first_order": (1 + sigma**2 * J0, (sigma, J0)),
+    }
 
 
 DERIVATION = Derivation(
@@ -62,3 +68,8 @@ DERIVATION = Derivation(
     checks=_checks,
     expressions=expressions,
 )
+
+
+def verify() -> Result:
+    """Run this derivation's proof (see :data:`DERIVATION`)."""
+    return DERIVATION.verify()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._base import Check, Derivation, is_identity, is_zero
+from ._base import Check, Derivation, Result, is_identity, is_zero
 
 theta, eta, c, eps = sp.symbols("theta eta c epsilon", positive=True)
 m, vv = sp.symbols("m v", positive=True)
@@ -71,3 +71,8 @@ DERIVATION = Derivation(
     kind="symbolic",
     checks=_checks,
 )
+
+
+def verify() -> Result:
+    """Run this derivation's proof (see :data:`DERIVATION`)."""
+    return DERIVATION.verify()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._base import Check, Derivation, is_identity
+from ._base import Check, Derivation, Result, is_identity
 from ._common import alpha, sigma
 
 s_data = sp.Symbol("s", positive=True)
@@ -78,3 +78,8 @@ DERIVATION = Derivation(
     checks=_checks,
     expressions=expressions,
 )
+
+
+def verify() -> Result:
+    """Run this derivation's proof (see :data:`DERIVATION`)."""
+    return DERIVATION.verify()

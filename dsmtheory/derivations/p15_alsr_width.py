@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ._base import Check, Derivation, is_identity, is_zero
+from ._base import Check, Derivation, Result, is_identity, is_zero
 from ._common import lam, normal_pdf
 
 Z_BOUND = 5.0
@@ -88,3 +88,8 @@ DERIVATION = Derivation(
     kind="numeric",
     checks=_checks,
 )
+
+
+def verify() -> Result:
+    """Run this derivation's proof (see :data:`DERIVATION`)."""
+    return DERIVATION.verify()

@@ -60,8 +60,8 @@ def save_figure(fig, path, dpi: int = 150) -> Path:
 
 
 def _fmt(v):
-    if isinstance(v, float):
-        return repr(v)
+    if isinstance(v, float):  # np.float64 is a float subclass: repr(float) keeps it plain
+        return repr(float(v))
     try:
         import numpy as np
 

@@ -115,7 +115,11 @@ def dsm_loss(
             f"use dsmtheory.weightings.get({weighting!r})"
         )
     pred = jnp.asarray(pred, dtype=_ftype())
-    if pred.ndim == 0 or jnp.shape(x0)[-1:] != pred.shape[-1:] or jnp.shape(eps)[-1:] != pred.shape[-1:]:
+    if (
+        pred.ndim == 0
+        or jnp.shape(x0)[-1:] != pred.shape[-1:]
+        or jnp.shape(eps)[-1:] != pred.shape[-1:]
+    ):
         raise ValueError(
             f"pred, x0 and eps must have shape (..., D) with one D, got {pred.shape}, "
             f"{jnp.shape(x0)} and {jnp.shape(eps)}"

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._validation import check_choice, check_finite, check_positive, is_concrete
-from .schedules import PROCESSES, Schedule, alpha_sigma
+from .schedules import PROCESSES, Schedule
 
 __all__ = [
     "PARAMETERIZATIONS",
@@ -66,7 +66,7 @@ def _lam(lam):
 
 
 def kappa_from_alpha_sigma(parameterization: str, alpha, sigma, *, sigma_data: float = 0.5):
-    r"""Error factor $\kappa_a=\|a-\hat a\|^2/\|\varepsilon-\hat\varepsilon\|^2$ at $(\alpha,\sigma)$.
+    r"""Error factor $\kappa_a=\|a-\hat a\|^2/\|\varepsilon-\hat\varepsilon\|^2$ at $\alpha,\sigma$.
 
     $$\kappa_\varepsilon=1,\ \kappa_{x_0}=\sigma^2/\alpha^2,\ \kappa_s=1/\sigma^2,\
     \kappa_v=(\alpha^2+\sigma^2)^2/\alpha^2,\ \kappa_F=1+\sigma^2/(\alpha^2\sigma_d^2).$$
@@ -146,7 +146,7 @@ def kappa(parameterization: str, lam, process: str = "vp", *, sigma_data: float 
 
 
 def to_eps_multiplier(omega_a, parameterization: str, lam, process: str = "vp", *, sigma_data=0.5):
-    r"""$\omega_\varepsilon=\omega_a\,\kappa_a(\lambda)$: a multiplier on the $a$-MSE in $\varepsilon$ space.
+    r"""$\omega_\varepsilon=\omega_a\kappa_a(\lambda)$: an $a$-MSE weight in $\varepsilon$ space.
 
     FORMULAS.md §1 ("Transforming a weighting between parameterizations").
 
@@ -278,6 +278,19 @@ class _FrozenSchedule:
     def _clip(self, lam):
         return jnp.clip(lam, self.lo, self.hi)
 
+    def check(self, lam):
+        """Raise ValueError when concrete ``lam`` leaves [lam_min, lam_max] (skipped in jit)."""
+        if is_concrete(lam):
+            arr = np.asarray(lam)
+            tol = 1e-9 * max(1.0, abs(self.lo), abs(self.hi))
+            if arr.size and (arr.min() < self.lo - tol or arr.max() > self.hi + tol):
+                raise ValueError(
+                    f"lam must lie in the {self.sched.name!r} schedule's range "
+                    f"[{self.lo:.6g}, {self.hi:.6g}] for a weighting defined through its "
+                    f"density, got values in [{arr.min():.6g}, {arr.max():.6g}]"
+                )
+        return lam
+
     def density(self, lam):
         """p(lam), zero outside [lam_min, lam_max]."""
         lam = jnp.asarray(lam, dtype=_ftype())
@@ -317,7 +330,7 @@ def _density_fn(density) -> Callable:
 
 
 def total_weight(weighting: Callable, lam, density):
-    r"""Kingma–Gao total weight $w(\lambda)=p(\lambda)\,\omega_\varepsilon(\lambda)$ (FORMULAS.md §1).
+    r"""Kingma–Gao total weight $w(\lambda)=p(\lambda)\,\omega_\varepsilon(\lambda)$ (FORMULAS §1).
 
     Args:
         weighting: a callable $\lambda\mapsto\omega_\varepsilon(\lambda)$ (e.g. a
@@ -377,8 +390,9 @@ def augmentation_density(
 ) -> AugmentationDensity:
     r"""Kingma–Gao augmentation density of a non-increasing total weight (FORMULAS.md §5 P7).
 
-    $$p_w(\lambda)=-\frac{w'(\lambda)}{w(\lambda_{min})}\ \text{on}\ [\lambda_{min},\lambda_{max}],
-    \qquad \text{atom of mass}\ \frac{w(\lambda_{max})}{w(\lambda_{min})}\ \text{at}\ \lambda_{max},$$
+    $$p_w(\lambda)=-\frac{w'(\lambda)}{w(\lambda_{min})}\ \text{on}\
+    [\lambda_{min},\lambda_{max}],\qquad \text{atom of mass}\
+    \frac{w(\lambda_{max})}{w(\lambda_{min})}\ \text{at}\ \lambda_{max},$$
 
     which together integrate to 1. Kingma & Gao (2023, §3.6) state the atom unnormalized, as
     $w(\lambda_{max})$; divided by $w(\lambda_{min})$ it is the mass here.

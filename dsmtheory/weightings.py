@@ -1,4 +1,4 @@
-r"""Registry of named loss weightings, each as its $\varepsilon$-space multiplier $\omega_\varepsilon(\lambda)$.
+r"""Registry of named loss weightings, each as its $\varepsilon$-space multiplier.
 
 One coordinate, one canonical weight (DESIGN.md): every entry is a function of the log-SNR
 $\lambda=\log(\alpha^2/\sigma^2)$ returning the per-sample multiplier $\omega_\varepsilon$ on
@@ -229,6 +229,7 @@ def _omega_from_total(log_w: Callable, sched: _schedules.Schedule) -> Callable:
     fz = _frozen(sched)
 
     def fn(lam):
+        fz.check(lam)
         return jnp.exp(log_w(lam) - fz.log_density(lam))
 
     return fn
@@ -350,7 +351,7 @@ def likelihood(schedule=None) -> Weighting:
     fz = _frozen(sched)
 
     def fn(lam):
-        return fz.neg_dlam_dt(lam)
+        return fz.neg_dlam_dt(fz.check(lam))
 
     return _mk(
         "likelihood",
@@ -389,7 +390,7 @@ def vdm(schedule=None, steps: int | None = None) -> Weighting:
     if steps is None:
 
         def fn(lam):
-            return 0.5 * fz.neg_dlam_dt(lam)
+            return 0.5 * fz.neg_dlam_dt(fz.check(lam))
 
         formula = r"\omega_\varepsilon=-\tfrac12\,d\lambda/dt,\quad w=\tfrac12"
         mono = True
@@ -399,7 +400,7 @@ def vdm(schedule=None, steps: int | None = None) -> Weighting:
         T = int(steps)
 
         def fn(lam):
-            i = jnp.clip(jnp.ceil(fz.t(lam) * T), 1, T)
+            i = jnp.clip(jnp.ceil(fz.t(fz.check(lam)) * T), 1, T)
             lam_t = fz.lam(i / T)
             lam_s = fz.lam((i - 1) / T)
             return 0.5 * T * jnp.expm1(lam_s - lam_t)
@@ -830,7 +831,7 @@ def catalog_markdown() -> str:
         "",
         "```python",
         "from dsmtheory import weightings",
-        "w = weightings.get(\"min_snr\", gamma=5.0)",
+        'w = weightings.get("min_snr", gamma=5.0)',
         "w(lam)                # omega_eps(lam)",
         "w.total(lam, sched)   # p(lam) * omega_eps(lam)",
         "```",

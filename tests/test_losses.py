@@ -60,8 +60,13 @@ def test_min_snr_v_space_is_not_the_eps_formula():
     np.testing.assert_allclose(x_loss, e_loss, rtol=1e-11)
     np.testing.assert_allclose(v_loss, e_loss, rtol=1e-11)
     ours = dsm_loss(
-        v_hat, x0, eps, lam, parameterization="v",
-        weighting=weightings.get("min_snr", gamma=gamma), process="vp",
+        v_hat,
+        x0,
+        eps,
+        lam,
+        parameterization="v",
+        weighting=weightings.get("min_snr", gamma=gamma),
+        process="vp",
     )
     np.testing.assert_allclose(ours, v_loss, rtol=1e-11)
     # the diffusers #5654 bug: the eps weight min(SNR,gamma)/SNR put on the v-MSE is off by
@@ -84,13 +89,21 @@ def test_targets_and_zero_loss():
             dsm_target(x0, eps, lam, parameterization="F", process=process), F, rtol=1e-12
         )
         np.testing.assert_allclose(
-            dsm_target(x0, eps, lam, parameterization="score", process=process), -eps / s,
+            dsm_target(x0, eps, lam, parameterization="score", process=process),
+            -eps / s,
             rtol=1e-12,
         )
         for p in PARAMETERIZATIONS:
             tgt = dsm_target(x0, eps, lam, parameterization=p, process=process)
-            loss = dsm_loss(tgt, x0, eps, lam, parameterization=p,
-                            weighting=weightings.get("edm"), process=process)
+            loss = dsm_loss(
+                tgt,
+                x0,
+                eps,
+                lam,
+                parameterization=p,
+                weighting=weightings.get("edm"),
+                process=process,
+            )
             np.testing.assert_allclose(loss, 0.0, atol=EXACT_ATOL)
 
 
@@ -107,7 +120,9 @@ def test_precomputed_batch_weights_for_alsr():
     x0, eps, eps_hat, lam = _batch(4)
     omega = weightings.get("alsr")(lam)  # batch mean taken over the whole batch
     got = jax.vmap(
-        lambda p, x, e, l, o: dsm_loss(p, x, e, l, parameterization="eps", weighting=o, process="ve")
+        lambda p, x, e, l, o: dsm_loss(
+            p, x, e, l, parameterization="eps", weighting=o, process="ve"
+        )
     )(eps_hat, x0, eps, lam, omega)
     expected = np.asarray(omega) * np.sum((eps - eps_hat) ** 2, axis=-1)
     np.testing.assert_allclose(got, expected, rtol=1e-13)
@@ -128,7 +143,11 @@ def test_bad_input():
     with pytest.raises(ValueError, match="shape"):
         dsm_loss(eps_hat[:, :2], x0, eps, lam, parameterization="eps", weighting=w, process="vp")
     with pytest.raises(ValueError, match="sigma_data"):
-        dsm_loss(eps_hat, x0, eps, lam, parameterization="F", weighting=w, process="vp",
-                 sigma_data=-1.0)
-    assert math.isfinite(float(dsm_loss(eps_hat, x0, eps, lam, parameterization="F",
-                                        weighting=w, process="vp").sum()))
+        dsm_loss(
+            eps_hat, x0, eps, lam, parameterization="F", weighting=w, process="vp", sigma_data=-1.0
+        )
+    assert math.isfinite(
+        float(
+            dsm_loss(eps_hat, x0, eps, lam, parameterization="F", weighting=w, process="vp").sum()
+        )
+    )

@@ -4,7 +4,7 @@ matching and diffusion training.
 Enable float64 once with :func:`dsmtheory.enable_x64` before using the exact paths.
 """
 
-from . import schedules
+from . import losses, optimal, parameterization, schedules, targets, variance, weightings
 from ._config import enable_x64, x64_enabled
 from .mixture import (
     GaussianMixture,
@@ -19,10 +19,21 @@ from .mixture import (
     single_gaussian,
     to_json,
 )
+from .variance import dsm_decomposition, fisher_information, irreducible_variance, mmse
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "dsm_decomposition",
+    "fisher_information",
+    "irreducible_variance",
+    "losses",
+    "mmse",
+    "optimal",
+    "parameterization",
+    "targets",
+    "variance",
+    "weightings",
     "GaussianMixture",
     "bimodal_1d",
     "enable_x64",

@@ -68,6 +68,9 @@ MODULES: tuple[str, ...] = (
     "sunshi_point_mass",
     "schedule_densities",
     "weighting_catalog",
+    "t_order2_variance",
+    "t_tsm_identity",
+    "t_kappa_star",
 )
 
 

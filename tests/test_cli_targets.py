@@ -1,0 +1,76 @@
+"""Tests for ``dsmtheory targets``: the files it writes and its bad-input behaviour."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import dsmtheory as dsm
+from dsmtheory.cli import main
+from dsmtheory.commands import targets as cmd
+
+
+def _bimodal_file(tmp_path):
+    p = tmp_path / "bimodal.json"
+    p.write_text(dsm.to_json(dsm.bimodal_1d(separation=3.0, std=0.4)))
+    return p
+
+
+def test_quick_run_writes_consistent_files(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["targets", "--out", str(out), "--quick", "--mixture", str(_bimodal_file(tmp_path))])
+    assert rc == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "targets-heteroskedasticity.png",
+        "targets-iwsm.png",
+        "targets-tsm.png",
+        "targets.csv",
+        "targets.json",
+    ]
+    with open(out / "targets.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == cmd.COLUMNS
+    tab = np.array(rows[1:], dtype=float)
+    col = {c: tab[:, j] for j, c in enumerate(cmd.COLUMNS)}
+    assert tab.shape == (9, len(cmd.COLUMNS)) and np.all(np.isfinite(tab))
+    # VP: α² + σ² = 1 and λ = log(α²/σ²)
+    np.testing.assert_allclose(col["alpha"] ** 2 + col["sigma"] ** 2, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.log(col["alpha"] ** 2 / col["sigma"] ** 2), col["lam"])
+    # the optimal mix never has more variance than either target (up to its MC error)
+    tol = 5 * col["var_mix_se"]
+    assert np.all(col["var_mix"] <= np.minimum(col["R1"], col["var_tsm"]) + tol)
+    meta = json.loads((out / "targets.json").read_text())
+    assert meta["settings"]["quick"] is True and meta["settings"]["process"] == "vp"
+    assert {"jax", "numpy", "dsmtheory"} <= set(meta["versions"])
+    j0 = meta["summary"]["J0"]
+    assert meta["summary"]["crossing_lambda_closed_form"] == pytest.approx(np.log(j0))
+    assert "crossing" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--mixture", "does-not-exist.json"], "--mixture"),
+        (["--process", "sub-vp"], "--process"),
+        (["--proposal", "RING"], "--proposal"),
+    ],
+)
+def test_bad_input_one_line_exit_2(tmp_path, capsys, extra, needle):
+    if extra[0] == "--proposal":  # a 2-D proposal for a 1-D mixture: wrong dimension
+        ring = tmp_path / "ring.json"
+        ring.write_text(dsm.to_json(dsm.ring()))
+        extra = ["--mixture", str(_bimodal_file(tmp_path)), "--proposal", str(ring)]
+    rc = main(["targets", "--out", str(tmp_path / "o"), *extra])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1 and needle in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert main(["targets", "--out", str(f), "--quick"]) == 2
+    assert "--out" in capsys.readouterr().err

@@ -142,13 +142,13 @@ class GaussianMixture:
 
     @property
     def covs(self) -> jax.Array:
-        """``(K, D, D)`` component covariances ``U diag(e) Uᵀ``."""
-        return jnp.einsum("kij,kj,klj->kil", self.eigvecs, self.eigvals, self.eigvecs)
+        """``(K, D, D)`` component covariances ``U diag(e) Uᵀ`` (exactly symmetric)."""
+        return _sym(jnp.einsum("kij,kj,klj->kil", self.eigvecs, self.eigvals, self.eigvecs))
 
     @property
     def precisions(self) -> jax.Array:
-        """``(K, D, D)`` component precisions ``Σ_k⁻¹``."""
-        return jnp.einsum("kij,kj,klj->kil", self.eigvecs, 1.0 / self.eigvals, self.eigvecs)
+        """``(K, D, D)`` component precisions ``Σ_k⁻¹`` (exactly symmetric)."""
+        return _sym(jnp.einsum("kij,kj,klj->kil", self.eigvecs, 1.0 / self.eigvals, self.eigvecs))
 
     def mean(self) -> jax.Array:
         r"""``(D,)`` mean of the whole mixture, $\sum_k\pi_k\mu_k$."""
@@ -179,6 +179,9 @@ class GaussianMixture:
         _check_alpha_sigma(alpha, sigma)
         alpha = jnp.asarray(alpha, dtype=self.means.dtype)
         sigma = jnp.asarray(sigma, dtype=self.means.dtype)
+        return _jit_noised(self, alpha, sigma)
+
+    def _noised_impl(self, alpha, sigma):
         return GaussianMixture.tree_unflatten(
             (self.diagonal,),
             (
@@ -219,63 +222,89 @@ class GaussianMixture:
             check_finite(x, name)
         return x
 
+    # Public per-point methods validate concrete input, then call one jitted kernel per
+    # method (module level, below): eager calls compile once per input shape instead of
+    # dispatching every primitive separately, and calls under an outer jit inline them.
     def component_log_prob(self, x) -> jax.Array:
         r"""``(..., K)``: $\log\pi_k+\log N(x;\mu_k,\Sigma_k)$."""
-        return self._components(self._check_x(x))[0]
+        return _jit_component_log_prob(self, self._check_x(x))
 
     def log_prob(self, x) -> jax.Array:
         r"""Log-density $\log p(x)$ by log-sum-exp over components. ``(..., D)`` → ``(...)``."""
-        comp, _ = self._components(self._check_x(x))
-        return jax.nn.logsumexp(comp, axis=-1)
+        return _jit_log_prob(self, self._check_x(x))
 
     def responsibilities(self, x) -> jax.Array:
         r"""Posterior component probabilities $r_k(x)=\pi_kN_k(x)/p(x)$ by log-softmax.
         ``(..., D)`` → ``(..., K)``."""
-        comp, _ = self._components(self._check_x(x))
-        return jax.nn.softmax(comp, axis=-1)
+        return _jit_responsibilities(self, self._check_x(x))
 
     def score(self, x) -> jax.Array:
         r"""The score $\nabla\log p(x)=\sum_k r_k g_k$ with $g_k=-\Sigma_k^{-1}(x-\mu_k)$.
         ``(..., D)`` → ``(..., D)``."""
-        x = self._check_x(x)
-        comp, ze = self._components(x)
-        r = jax.nn.softmax(comp, axis=-1)
-        g = -self._rotate_out(ze)
-        return jnp.einsum("...k,...kd->...d", r, g)
+        return _jit_score(self, self._check_x(x))
 
     def score_and_hessian(self, x) -> tuple[jax.Array, jax.Array]:
         r"""Score and Hessian of $\log p$ in one pass.
 
         $H=\sum_k r_k (g_k-s)(g_k-s)^\top-\sum_k r_k\Sigma_k^{-1}$, the centred form of
         $\sum_k r_k(g_kg_k^\top-\Sigma_k^{-1})-ss^\top$ (no cancellation of large terms far
-        from the modes). Returns ``(..., D)`` and ``(..., D, D)``.
+        from the modes). Returns ``(..., D)`` and ``(..., D, D)``; the Hessian is exactly
+        symmetric.
         """
-        x = self._check_x(x)
-        batch = x.shape[:-1]
-        xf = x.reshape(-1, self.dim)
-        comp, ze = self._components(xf)
-        r = jax.nn.softmax(comp, axis=-1)
-        g = -self._rotate_out(ze)  # (N, K, D)
-        s = jnp.einsum("nk,nkd->nd", r, g)
-        c = jnp.sqrt(r)[..., None] * (g - s[:, None, :])  # (N, K, D)
-        outer = jnp.einsum("nki,nkj->nij", c, c)
-        prec = self.precisions.reshape(self.num_components, -1)
-        h = outer - (r @ prec).reshape(-1, self.dim, self.dim)
-        return s.reshape(*batch, self.dim), h.reshape(*batch, self.dim, self.dim)
+        return _jit_score_and_hessian(self, self._check_x(x))
 
     def hessian(self, x) -> jax.Array:
         r"""Hessian $\nabla^2\log p(x)$, ``(..., D)`` → ``(..., D, D)``
         (see :meth:`score_and_hessian`)."""
         return self.score_and_hessian(x)[1]
 
+    # -- kernels (no validation; traced under jit) ------------------------------------------
+    def _log_prob_impl(self, x):
+        return jax.nn.logsumexp(self._components(x)[0], axis=-1)
+
+    def _responsibilities_impl(self, x):
+        return jax.nn.softmax(self._components(x)[0], axis=-1)
+
+    def _score_impl(self, x):
+        comp, ze = self._components(x)
+        r = jax.nn.softmax(comp, axis=-1)
+        g = -self._rotate_out(ze)
+        return jnp.einsum("...k,...kd->...d", r, g)
+
+    def _score_and_hessian_impl(self, x):
+        # Precision form g_k = -P_k d_k (one (N, K, D) product instead of rotating in and
+        # out of each eigenbasis), with P_k d_k unrolled over D for small D: XLA on CPU runs
+        # this about 2x faster than a batched einsum (benchmarks/bench_score_hessian.py).
+        batch = x.shape[:-1]
+        xf = x.reshape(-1, self.dim)
+        d = xf[:, None, :] - self.means  # (N, K, D)
+        prec = self.precisions  # (K, D, D), exactly symmetric
+        if self.diagonal:
+            g = -d / self.eigvals
+        else:
+            g = -_precision_times(prec, d)
+        maha = -jnp.sum(d * g, axis=-1)
+        logdet = jnp.sum(jnp.log(self.eigvals), axis=-1)
+        comp = self.log_weights - 0.5 * (self.dim * LOG_2PI + logdet + maha)
+        r = jax.nn.softmax(comp, axis=-1)
+        s = jnp.einsum("nk,nkd->nd", r, g)
+        c = jnp.sqrt(r)[..., None] * (g - s[:, None, :])  # (N, K, D)
+        outer = jnp.einsum("nki,nkj->nij", c, c)
+        within = (r @ prec.reshape(self.num_components, -1)).reshape(-1, self.dim, self.dim)
+        h = _sym(outer - within)
+        return s.reshape(*batch, self.dim), h.reshape(*batch, self.dim, self.dim)
+
     # -- sampling -----------------------------------------------------------------------
     def sample(self, key, n: int) -> jax.Array:
         """Draw ``n`` samples, shape ``(n, D)``, with a JAX PRNG ``key``."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
+        return _jit_sample(self, key, int(n))
+
+    def _sample_impl(self, key, n):
         kc, ke = jax.random.split(key)
-        comps = jax.random.categorical(kc, self.log_weights, shape=(int(n),))
-        eps = jax.random.normal(ke, (int(n), self.dim), dtype=self.means.dtype)
+        comps = jax.random.categorical(kc, self.log_weights, shape=(n,))
+        eps = jax.random.normal(ke, (n, self.dim), dtype=self.means.dtype)
         z = jnp.sqrt(self.eigvals[comps]) * eps
         if not self.diagonal:
             z = jnp.einsum("nde,ne->nd", self.eigvecs[comps], z)
@@ -294,13 +323,18 @@ class GaussianMixture:
 # ---------------------------------------------------------------------------------------
 # Tweedie posterior moments
 # ---------------------------------------------------------------------------------------
-def _posterior_parts(gm: GaussianMixture, x_t, alpha, sigma):
-    """Responsibilities (..., K), component posterior means (..., K, D) and component
-    posterior covariance eigenvalues (K, D) of x0 | x_t."""
+def _posterior_inputs(gm: GaussianMixture, x_t, alpha, sigma):
+    """Validate and convert the posterior functions' arguments."""
     _check_alpha_sigma(alpha, sigma)
     x_t = gm._check_x(x_t, "x_t")
     alpha = jnp.asarray(alpha, dtype=gm.means.dtype)
     sigma = jnp.asarray(sigma, dtype=gm.means.dtype)
+    return x_t, alpha, sigma
+
+
+def _posterior_parts(gm: GaussianMixture, x_t, alpha, sigma):
+    """Responsibilities (..., K), component posterior means (..., K, D) and component
+    posterior covariance eigenvalues (K, D) of x0 | x_t (no validation)."""
     et = alpha**2 * gm.eigvals + sigma**2  # eigenvalues of S_k
     d = x_t[..., None, :] - alpha * gm.means
     z = gm._rotate_in(d)
@@ -313,47 +347,80 @@ def _posterior_parts(gm: GaussianMixture, x_t, alpha, sigma):
     return r, m, v
 
 
-def posterior_mean(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
-    r"""Tweedie posterior mean $\mathbb E[x_0\mid x_t]=\sum_k r_k m_k$ for
-    $x_t=\alpha x_0+\sigma\varepsilon$, $x_0\sim$ ``gm``.
-
-    Equals $(x_t+\sigma^2\nabla\log p_t(x_t))/\alpha$ (Tweedie), which the tests check.
-
-    Args:
-        gm: the clean mixture $p_0$.
-        x_t: ``(..., D)`` noisy points.
-        alpha, sigma: scalars > 0.
-    Returns:
-        ``(..., D)``.
-    """
+@jax.jit
+def _posterior_mean_kernel(gm, x_t, alpha, sigma):
     r, m, _ = _posterior_parts(gm, x_t, alpha, sigma)
     return jnp.einsum("...k,...kd->...d", r, m)
 
 
-def posterior_cov(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
-    r"""Posterior covariance $\mathrm{Cov}[x_0\mid x_t]$ from the mixture posterior moments,
-    $\sum_k r_k V_k+\sum_k r_k(m_k-\bar m)(m_k-\bar m)^\top$ — a sum of PSD terms, hence PSD
-    in floating point too. Equals $\frac{\sigma^2}{\alpha^2}(I+\sigma^2\nabla^2\log p_t)$.
-
-    Returns:
-        ``(..., D, D)``.
-    """
+@jax.jit
+def _posterior_cov_kernel(gm, x_t, alpha, sigma):
     r, m, v = _posterior_parts(gm, x_t, alpha, sigma)
     mbar = jnp.einsum("...k,...kd->...d", r, m)
     c = jnp.sqrt(r)[..., None] * (m - mbar[..., None, :])
     between = jnp.einsum("...ki,...kj->...ij", c, c)
     vk = jnp.einsum("kij,kj,klj->kil", gm.eigvecs, v, gm.eigvecs)
     within = jnp.einsum("...k,kij->...ij", r, vk)
-    return within + between
+    return _sym(within + between)
 
 
-def posterior_cov_trace(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
-    r"""$\mathrm{tr}\,\mathrm{Cov}[x_0\mid x_t]=\sum_k r_k\,\mathrm{tr}V_k+\sum_k r_k\|m_k-\bar m\|^2$
-    without forming D×D matrices. ``(..., D)`` → ``(...)``."""
+@jax.jit
+def _posterior_cov_trace_kernel(gm, x_t, alpha, sigma):
     r, m, v = _posterior_parts(gm, x_t, alpha, sigma)
     mbar = jnp.einsum("...k,...kd->...d", r, m)
     spread = jnp.sum((m - mbar[..., None, :]) ** 2, axis=-1)
     return jnp.einsum("...k,...k->...", r, jnp.sum(v, -1) + spread)
+
+
+def posterior_mean(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
+    r"""Tweedie posterior mean $\mathbb E[x_0\mid x_t]=\sum_k r_k m_k$ for
+    $x_t=\alpha x_0+\sigma\varepsilon$, $x_0\sim$ ``gm``, with the component posteriors
+    $m_k=\mu_k+\alpha\Sigma_kS_k^{-1}(x_t-\alpha\mu_k)$, $S_k=\alpha^2\Sigma_k+\sigma^2I$
+    and $r_k$ the responsibilities under the noised mixture (FORMULAS.md §4).
+
+    Equals $(x_t+\sigma^2\nabla\log p_t(x_t))/\alpha$ (Tweedie), which the tests check.
+
+    Args:
+        gm: the clean mixture $p_0$.
+        x_t: ``(..., D)`` noisy points.
+        alpha: scalar α > 0.
+        sigma: scalar σ > 0.
+
+    Returns:
+        ``(..., D)``.
+
+    Raises:
+        ValueError: for α ≤ 0, σ ≤ 0, non-scalar α/σ, or ``x_t`` of the wrong shape or
+            non-finite.
+    """
+    return _posterior_mean_kernel(gm, *_posterior_inputs(gm, x_t, alpha, sigma))
+
+
+def posterior_cov(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
+    r"""Posterior covariance $\mathrm{Cov}[x_0\mid x_t]$ from the mixture posterior moments,
+    $\sum_k r_k V_k+\sum_k r_k(m_k-\bar m)(m_k-\bar m)^\top$ with
+    $V_k=\Sigma_k-\alpha^2\Sigma_kS_k^{-1}\Sigma_k$ — a sum of PSD terms, hence PSD in
+    floating point too (DESIGN.md, Numerics). Equals
+    $\frac{\sigma^2}{\alpha^2}(I+\sigma^2\nabla^2\log p_t)$ (FORMULAS.md §4), a form that
+    loses PSD by cancellation at large σ.
+
+    Args:
+        gm: the clean mixture $p_0$.
+        x_t: ``(..., D)`` noisy points.
+        alpha: scalar α > 0.
+        sigma: scalar σ > 0.
+
+    Returns:
+        ``(..., D, D)``, exactly symmetric.
+    """
+    return _posterior_cov_kernel(gm, *_posterior_inputs(gm, x_t, alpha, sigma))
+
+
+def posterior_cov_trace(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
+    r"""The trace of :func:`posterior_cov` without forming D×D matrices,
+    $\mathrm{tr}\,\mathrm{Cov}[x_0\mid x_t]=\sum_k r_k\,\mathrm{tr}V_k+\sum_k r_k\|m_k-\bar m\|^2$.
+    ``(..., D)`` → ``(...)``."""
+    return _posterior_cov_trace_kernel(gm, *_posterior_inputs(gm, x_t, alpha, sigma))
 
 
 # ---------------------------------------------------------------------------------------
@@ -440,7 +507,7 @@ def from_json(source) -> GaussianMixture:
     """
     text = str(source)
     try:
-        if not text.lstrip().startswith("{"):
+        if not text.lstrip().startswith(("{", "[")):
             with open(text, encoding="utf-8") as fh:
                 text = fh.read()
         data = json.loads(text)
@@ -467,6 +534,35 @@ def to_json(gm: GaussianMixture) -> str:
 # ---------------------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------------------
+_jit_component_log_prob = jax.jit(lambda gm, x: gm._components(x)[0])
+_jit_log_prob = jax.jit(lambda gm, x: gm._log_prob_impl(x))
+_jit_responsibilities = jax.jit(lambda gm, x: gm._responsibilities_impl(x))
+_jit_score = jax.jit(lambda gm, x: gm._score_impl(x))
+_jit_score_and_hessian = jax.jit(lambda gm, x: gm._score_and_hessian_impl(x))
+_jit_noised = jax.jit(lambda gm, alpha, sigma: gm._noised_impl(alpha, sigma))
+_jit_sample = jax.jit(lambda gm, key, n: gm._sample_impl(key, n), static_argnums=2)
+
+
+_UNROLL_MAX_DIM = 16
+
+
+def _precision_times(prec, d):
+    """``(K, D, D)`` symmetric precisions times ``(N, K, D)`` offsets → ``(N, K, D)``."""
+    dim = d.shape[-1]
+    if dim > _UNROLL_MAX_DIM:
+        return jnp.einsum("nkj,kje->nke", d, prec)
+    out = d[..., 0, None] * prec[:, 0, :]
+    for j in range(1, dim):
+        out = out + d[..., j, None] * prec[:, j, :]
+    return out
+
+
+def _sym(a):
+    """Symmetrize the last two axes exactly: ``U diag(e) Uᵀ`` by einsum differs from its
+    transpose in the last bit because the products are taken in a different order."""
+    return 0.5 * (a + jnp.swapaxes(a, -1, -2))
+
+
 def _check_count(n, name):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
@@ -496,10 +592,14 @@ def _validate(weights, means, covs):
     mu = as_float_array(means, "means")
     c = as_float_array(covs, "covs")
     if w.ndim != 1 or w.size == 0:
-        raise ValueError(f"weights must be a non-empty 1-D array of shape (K,), got shape {w.shape}")
+        raise ValueError(
+            f"weights must be a non-empty 1-D array of shape (K,), got shape {w.shape}"
+        )
     k = w.size
     if mu.ndim != 2 or mu.shape[0] != k or mu.shape[1] == 0:
-        raise ValueError(f"means must have shape (K, D) = ({k}, D) to match weights, got {mu.shape}")
+        raise ValueError(
+            f"means must have shape (K, D) = ({k}, D) to match weights, got {mu.shape}"
+        )
     d = mu.shape[1]
     for name, arr in (("weights", w), ("means", mu), ("covs", c)):
         if not np.all(np.isfinite(arr)):
@@ -545,4 +645,3 @@ def _validate(weights, means, covs):
             )
         e[i], u[i] = ei, ui
     return w, mu, e, u, False
-

@@ -18,6 +18,7 @@ No other module converts between $t$, $\sigma$ and $\lambda$.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -78,30 +79,39 @@ class Schedule:
     # --- validated construction ---
     def __post_init__(self):
         check_choice("process", self.process, PROCESSES)
-        lo_nat, hi_nat = self._natural()
-        d_lo, d_hi = self._default_range()
+        with jax.ensure_compile_time_eval():
+            lo_nat, hi_nat = self._natural()
+            d_lo, d_hi = self._default_range()
         lo = d_lo if self.lam_min is None else float(self.lam_min)
         hi = d_hi if self.lam_max is None else float(self.lam_max)
         if math.isnan(lo) or math.isnan(hi):
             raise ValueError("lam_min and lam_max must not be NaN")
         tol = 1e-9 * max(1.0, abs(lo_nat) if math.isfinite(lo_nat) else 1.0)
         if lo < lo_nat - tol:
-            raise ValueError(f"lam_min must be >= {lo_nat:.6g} for schedule {self.name!r}, got {lo}")
+            raise ValueError(
+                f"lam_min must be >= {lo_nat:.6g} for schedule {self.name!r}, got {lo}"
+            )
         tol = 1e-9 * max(1.0, abs(hi_nat) if math.isfinite(hi_nat) else 1.0)
         if hi > hi_nat + tol:
-            raise ValueError(f"lam_max must be <= {hi_nat:.6g} for schedule {self.name!r}, got {hi}")
+            raise ValueError(
+                f"lam_max must be <= {hi_nat:.6g} for schedule {self.name!r}, got {hi}"
+            )
         if not lo < hi:
             raise ValueError(f"lam_min must be < lam_max, got lam_min={lo}, lam_max={hi}")
         object.__setattr__(self, "lam_min", max(lo, lo_nat))
         object.__setattr__(self, "lam_max", min(hi, hi_nat))
 
-    @property
+    # t0, t1 are Python floats computed once, eagerly even when first asked for inside a
+    # jit trace (ensure_compile_time_eval), so lam/t/density/g2 trace under jit and vmap.
+    @functools.cached_property
     def _t0(self) -> float:
-        return float(self._finv(jnp.asarray(self.lam_max, dtype=_ftype())))
+        with jax.ensure_compile_time_eval():
+            return float(self._finv(jnp.asarray(self.lam_max, dtype=_ftype())))
 
-    @property
+    @functools.cached_property
     def _t1(self) -> float:
-        return float(self._finv(jnp.asarray(self.lam_min, dtype=_ftype())))
+        with jax.ensure_compile_time_eval():
+            return float(self._finv(jnp.asarray(self.lam_min, dtype=_ftype())))
 
     # --- public maps ---
     def alpha(self, lam):
@@ -150,7 +160,7 @@ class Schedule:
     def g2(self, t):
         r"""$g(t)^2=-\sigma_t^2\,d\lambda/dt$, the squared diffusion of the forward SDE."""
         lam = self.lam(t)
-        return -self.sigma(lam) ** 2 * self.dlam_dt(t)
+        return -(self.sigma(lam) ** 2) * self.dlam_dt(t)
 
     def sample(self, key, shape=()):
         """λ samples: t ~ U(0, 1), then λ = λ(t)."""

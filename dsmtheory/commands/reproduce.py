@@ -99,8 +99,31 @@ def _options(sub_parser: argparse.ArgumentParser) -> set[str]:
     return {s for a in sub_parser._actions for s in a.option_strings}
 
 
+def _prove_section(title: str, description: str) -> Section:
+    """The proofs, with their results also written as CSV and JSON for the report."""
+
+    def run_it(out_dir: Path) -> int:
+        from .. import derivations
+        from .._io import write_csv, write_json
+        from .prove import format_table
+
+        results = derivations.run()
+        print(format_table(results))
+        rows = [
+            [r.name, r.title, r.kind, "holds" if r.holds else "FAILS", round(r.seconds, 3)]
+            for r in results
+        ]
+        write_csv(out_dir / "prove.csv", ["derivation", "title", "kind", "result", "seconds"], rows)
+        write_json(out_dir / "prove.json", [r._asdict() for r in results])
+        return 0 if all(r.holds for r in results) else 1
+
+    return Section("prove", title, run_it, command="dsmtheory prove", description=description)
+
+
 def _make_section(name: str, cfg: ReproduceConfig, quick: bool, mixture_file: Path | None):
     mod_name, title, description = _SECTIONS[name]
+    if name == "prove":
+        return _prove_section(title, description)
     try:
         mod = importlib.import_module(f"dsmtheory.commands.{mod_name}")
     except ModuleNotFoundError as exc:
@@ -138,6 +161,8 @@ def _make_section(name: str, cfg: ReproduceConfig, quick: bool, mixture_file: Pa
                     argv += [flag, str(val)]
             if quick and cfg.num_sigmas is None and "--num-sigmas" in opts:
                 argv += ["--num-sigmas", "20"]
+        if name == "targets" and "--process" in opts:
+            argv += ["--process", cfg.process]
         if name == "optimal-c" and cfg.schedule and "--schedule" in opts:
             argv += ["--schedule", cfg.schedule]
         if name == "compare":
@@ -145,8 +170,6 @@ def _make_section(name: str, cfg: ReproduceConfig, quick: bool, mixture_file: Pa
                 argv += ["--steps", str(cfg.steps)]
             if cfg.seeds is not None and "--seeds" in opts:
                 argv += ["--seeds", str(cfg.seeds)]
-        if name == "prove" and "--json-out" in opts:
-            argv += ["--json-out", str(out_dir / "prove.json")]
         return argv
 
     def run_it(out_dir: Path) -> int:

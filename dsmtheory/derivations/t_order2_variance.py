@@ -22,7 +22,7 @@ import itertools
 
 import sympy as sp
 
-from ._base import Check, Derivation, is_identity, is_zero
+from ._base import Check, Derivation, Result, is_identity, is_zero
 
 alpha, sigma, s = sp.symbols("alpha sigma s", positive=True)
 D = sp.Symbol("D", positive=True, integer=True)
@@ -167,3 +167,8 @@ DERIVATION = Derivation(
     checks=_checks,
     expressions=expressions,
 )
+
+
+def verify() -> Result:
+    """Run this derivation's proof (see :data:`DERIVATION`)."""
+    return DERIVATION.verify()

@@ -5,8 +5,9 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import dsmtheory  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+import dsmtheory  # noqa: E402
 
 dsmtheory.enable_x64()
 

@@ -1,0 +1,47 @@
+"""The ``dsmtheory compare`` command with a micro budget writes every file."""
+
+import json
+
+import pytest
+
+from dsmtheory.cli import main
+from dsmtheory.commands import compare
+
+
+def test_compare_micro_budget_writes_every_file(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--out", str(out), "--quick", "--steps", "4", "--seeds", "2",
+            "--batch-size", "8", "--capacities", "25", "100", "--no-progress",
+            "--weightings", "simple", "edm"]  # fmt: skip
+    assert main(argv) == 0
+    for name in compare.FIGURES + compare.TABLES:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    res = json.loads((out / "results.json").read_text())
+    assert res["seeds"] == [0, 1]
+    assert set(res["versions"]) >= {"dsmtheory", "jax", "optax", "numpy", "python"}
+    assert res["timings"]["wall_s"] > 0
+    n = 2 * 2 * 2  # weightings × capacities × seeds
+    assert len(res["configs"]) == n
+    assert res["checkpoint_steps"] == [0, 2, 4]
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert len(summary) == n + 1 and summary[0].startswith("seed,weighting,capacity")
+    assert "wrote 4 figures" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--steps", "0"], "expected a positive integer"),
+        (["--weightings", "nope"], "unknown weighting 'nope'"),
+        (["--capacities", "3"], "capacity 3 is too small"),
+    ],
+)
+def test_compare_bad_arguments_exit_2(tmp_path, capsys, argv, message):
+    code = None
+    try:
+        code = main(["compare", "--out", str(tmp_path / "x"), "--quick", *argv])
+    except SystemExit as exc:  # argparse errors
+        code = exc.code
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x" / "results.json").exists()

@@ -81,8 +81,11 @@ def test_sigint_during_reproduce_keeps_the_report_whole(tmp_path):
     """A real Ctrl-C (SIGINT) in a subprocess: exit status 130, report written whole."""
     script = textwrap.dedent(
         f"""
-        import time, sys
+        import signal, time, sys
         from pathlib import Path
+        # A shell that starts a job in the background (as some CI runners do) hands it
+        # SIGINT ignored; restore Python's default handler, as an interactive terminal has.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from dsmtheory.report import Section, run_sections
         from dsmtheory._io import write_csv
         def ok(out):

@@ -96,3 +96,14 @@ def test_out_is_a_file(tmp_path, capsys):
     f.write_text("x")
     assert main(["optimal-c", "--out", str(f)]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_reported_c_star_values_are_exact_at_their_sigma(quick_run):
+    # criteria.json reports c* at named sigma; for N(0, 0.5²) it must be 1 + σ²/0.25 there
+    # exactly (not interpolated from the plot grid, which would be off by up to ~1e-3).
+    _, out = quick_run
+    meta = json.loads((out / "criteria.json").read_text())
+    at = meta["criteria"]["homoskedastic (c)"]["user_gauss"]["c_star_at_sigma"]
+    assert set(at) == {"0.05", "0.1", "0.25", "1", "4", "10"}
+    for s, c in at.items():
+        assert c == pytest.approx(1.0 + float(s) ** 2 / 0.25, rel=1e-9), s

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 NAME = "optimal-c"
+_REPORT_SIGMAS = (0.05, 0.1, 0.25, 1.0, 4.0, 10.0)
 HELP = "The variance-optimal c(t) in lambda(t) = c(t) sigma_t^2 on Gaussian mixtures."
 
 OVERLAYS = ("simple", "edm", "min_snr", "soft_min_snr")
@@ -293,13 +294,21 @@ def run(args) -> int:
     criteria = {
         "homoskedastic (c)": {
             k: {
-                "c_star_at_sigma": {
-                    f"{s:g}": float(np.interp(np.log(s), np.log(sig), v))
-                    for s in (0.05, 0.1, 0.25, 1.0, 4.0, 10.0)
-                },
+                "c_star_at_sigma": dict(
+                    zip(
+                        (f"{s:g}" for s in _REPORT_SIGMAS),
+                        # evaluated at these sigma (VE), not interpolated from the plot grid
+                        np.asarray(
+                            optimal.c_star_curve(
+                                gms[k], np.asarray(_REPORT_SIGMAS), num_nodes=nodes[gms[k].dim]
+                            )
+                        ).tolist(),
+                        strict=True,
+                    )
+                ),
                 "J0": j0s[k],
             }
-            for k, v in cstar.items()
+            for k in cstar
         },
         "sandwich (d)": sw_best,
         "importance_sampling (e)": is_best,
@@ -338,10 +347,9 @@ def run(args) -> int:
         f"dsmtheory optimal-c: schedule {args.schedule} (lam in [{lo:.3g}, {hi:.3g}]), "
         f"{len(gms)} mixtures, {timings['total']:.1f} s -> {out}"
     )
-    for k, v in cstar.items():
-        at = ", ".join(
-            f"{s:g}: {float(np.interp(np.log(s), np.log(sig), v)):.3f}" for s in (0.1, 1.0, 10.0)
-        )
+    for k in cstar:
+        exact = criteria["homoskedastic (c)"][k]["c_star_at_sigma"]
+        at = ", ".join(f"{s}: {exact[s]:.4f}" for s in ("0.1", "1", "10"))
         print(f"  c*({k}) at sigma {at}; J0 = {j0s[k]:.4g}")
     for k, v in sw_best.items():
         tr = ", ".join(f"{w} {t:.3g}" for w, t in v["trace_per_sample"].items())

@@ -103,6 +103,31 @@ def _half_proposal(gm):
     return GaussianMixture(w / w.sum(), np.asarray(gm.means)[idx], np.asarray(gm.covs)[idx])
 
 
+def _mix_gain_at(gm, lam_x, process, fisher_trace_0, key, n_rb):
+    """R1 / V(kappa*) evaluated at lam_x itself (not interpolated from the lam grid, on
+    which the ratio is too sharply peaked to interpolate). V(kappa*) by its closed form
+    with tr I_t = D/sigma^2 - R1; R1 by quadrature for D <= 2 (the gain amplifies the
+    relative error of R1 by R1/V, about 10 here, too much for a Monte Carlo R1), else by
+    Rao-Blackwellization with 16x the per-level sample count."""
+    from .. import schedules
+    from .. import targets as T
+    from ..variance import irreducible_variance
+
+    a, s = (float(v) for v in schedules.alpha_sigma(lam_x, process))
+    if gm.dim <= 2:
+        r1 = float(irreducible_variance(gm, a, s, method="quadrature").value)
+    else:
+        r1 = float(
+            irreducible_variance(
+                gm, a, s, key=jax.random.fold_in(key, 7), num_samples=16 * n_rb
+            ).value
+        )
+    tr_it = gm.dim / s**2 - r1
+    kap = float(T.kappa_star(lam_x, fisher_trace_0, gm.dim))
+    v_mix = float(T.mix_variance(kap, a, s, fisher_trace_0, tr_it, gm.dim))
+    return r1 / v_mix
+
+
 def _crossing(lam, a, b):
     """λ where log a − log b changes sign (linear interpolation), or NaN."""
     d = np.log(a) - np.log(b)
@@ -240,7 +265,7 @@ def run(args) -> int:
         "R2_sigma4_over_D(D+1)_at_max_lam": float(
             col["R2"][-1] * col["sigma"][-1] ** 4 / (gm.dim * (gm.dim + 1))
         ),
-        "mix_gain_at_crossing": float(np.interp(lam_x, lam, col["R1"] / col["var_mix"])),
+        "mix_gain_at_crossing": _mix_gain_at(gm, lam_x, args.process, i0.value, key, n_rb),
     }
     if do_iwsm:
         ratio = col["iwsm_over_dsm"]

@@ -49,6 +49,23 @@ def check_positive(x, name: str, *, allow_zero: bool = False):
     return x
 
 
+def check_count(n, name: str, minimum: int = 1) -> int:
+    """Return ``int(n)``; raise ValueError unless ``n`` is an integer (not a bool) >= minimum."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        want = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {want}, got {n!r}")
+    return int(n)
+
+
+def check_mixture(gm, name: str = "gm"):
+    """Raise TypeError unless ``gm`` is a :class:`~dsmtheory.GaussianMixture`."""
+    from .mixture import GaussianMixture  # here, not at import: mixture imports this module
+
+    if not isinstance(gm, GaussianMixture):
+        raise TypeError(f"{name} must be a GaussianMixture, got {type(gm).__name__}")
+    return gm
+
+
 def check_last_dim(x, dim: int, name: str):
     """Raise ValueError unless ``x`` has shape (..., dim)."""
     shape = np.shape(x)

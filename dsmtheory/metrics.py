@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import chi2
 
+from ._validation import check_mixture
 from .mixture import GaussianMixture
 
 __all__ = [
@@ -81,6 +82,17 @@ def _check_same_dim(x: jax.Array, y: jax.Array, xname: str = "x", yname: str = "
             f"{xname} and {yname} must have the same number of dimensions, "
             f"got {xname} {tuple(x.shape)} and {yname} {tuple(y.shape)}"
         )
+
+
+def _mixture_samples(gm, samples) -> jax.Array:
+    """``samples`` as an ``(n, D)`` array matching the mixture ``gm``, or a clear error."""
+    check_mixture(gm)
+    x = _as_samples(samples, "samples")
+    if x.shape[1] != gm.dim:
+        raise ValueError(
+            f"samples must have shape (n, {gm.dim}) to match the mixture, got {tuple(x.shape)}"
+        )
+    return x
 
 
 def _check_block_size(block_size) -> None:
@@ -317,13 +329,7 @@ def nll(gm: GaussianMixture, samples) -> NLL:
         TypeError: ``gm`` is not a :class:`~dsmtheory.GaussianMixture`.
         ValueError: wrong shape, empty or non-finite ``samples``.
     """
-    if not isinstance(gm, GaussianMixture):
-        raise TypeError(f"gm must be a GaussianMixture, got {type(gm).__name__}")
-    x = _as_samples(samples, "samples")
-    if x.shape[1] != gm.dim:
-        raise ValueError(
-            f"samples must have shape (n, {gm.dim}) to match the mixture, got {tuple(x.shape)}"
-        )
+    x = _mixture_samples(gm, samples)
     nlp = -gm.log_prob(x)
     n = nlp.shape[0]
     se = jnp.std(nlp, ddof=1) / math.sqrt(n) if n > 1 else jnp.asarray(jnp.nan, nlp.dtype)
@@ -381,13 +387,7 @@ def mode_coverage(
         ValueError: wrong shape, empty or non-finite ``samples``; ``radius_std`` not > 0;
             ``threshold`` outside (0, 1].
     """
-    if not isinstance(gm, GaussianMixture):
-        raise TypeError(f"gm must be a GaussianMixture, got {type(gm).__name__}")
-    x = _as_samples(samples, "samples")
-    if x.shape[1] != gm.dim:
-        raise ValueError(
-            f"samples must have shape (n, {gm.dim}) to match the mixture, got {tuple(x.shape)}"
-        )
+    x = _mixture_samples(gm, samples)
     if not (isinstance(radius_std, (int, float, np.floating, np.integer)) and radius_std > 0):
         raise ValueError(f"radius_std must be a number > 0, got {radius_std!r}")
     if not (isinstance(threshold, (int, float, np.floating)) and 0 < threshold <= 1):

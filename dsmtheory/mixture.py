@@ -24,6 +24,7 @@ from ._config import warn_if_float32
 from ._numerics import LOG_2PI
 from ._validation import (
     as_float_array,
+    check_count,
     check_finite,
     check_last_dim,
     check_positive,
@@ -297,9 +298,7 @@ class GaussianMixture:
     # -- sampling -----------------------------------------------------------------------
     def sample(self, key, n: int) -> jax.Array:
         """Draw ``n`` samples, shape ``(n, D)``, with a JAX PRNG ``key``."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        return _jit_sample(self, key, int(n))
+        return _jit_sample(self, key, check_count(n, "n"))
 
     def _sample_impl(self, key, n):
         kc, ke = jax.random.split(key)
@@ -446,7 +445,7 @@ def bimodal_1d(separation: float = 4.0, std: float = 0.25, weight: float = 0.5) 
 
 def ring(num_modes: int = 8, radius: float = 2.0, std: float = 0.25) -> GaussianMixture:
     """2-D ring: ``num_modes`` equal-weight isotropic modes evenly spaced on a circle."""
-    _check_count(num_modes, "num_modes")
+    check_count(num_modes, "num_modes")
     check_positive(radius, "radius")
     check_positive(std, "std")
     ang = 2.0 * np.pi * np.arange(num_modes) / num_modes
@@ -456,7 +455,7 @@ def ring(num_modes: int = 8, radius: float = 2.0, std: float = 0.25) -> Gaussian
 
 def grid_2d(n: int = 3, spacing: float = 2.0, std: float = 0.25) -> GaussianMixture:
     """2-D grid: ``n × n`` equal-weight isotropic modes, centred on the origin."""
-    _check_count(n, "n")
+    check_count(n, "n")
     check_positive(spacing, "spacing")
     check_positive(std, "std")
     c = spacing * (np.arange(n) - (n - 1) / 2.0)
@@ -477,8 +476,8 @@ def random_anisotropic(
     Means ~ N(0, spread² I); weights ~ Dirichlet(2, …, 2); each covariance is a random
     rotation (QR of a Gaussian matrix) of log-uniform standard deviations in ``std_range``.
     """
-    _check_count(num_components, "num_components")
-    _check_count(dim, "dim")
+    check_count(num_components, "num_components")
+    check_count(dim, "dim")
     lo, hi = std_range
     if not 0 < lo <= hi:
         raise ValueError(f"std_range must satisfy 0 < low <= high, got {std_range!r}")
@@ -561,11 +560,6 @@ def _sym(a):
     """Symmetrize the last two axes exactly: ``U diag(e) Uᵀ`` by einsum differs from its
     transpose in the last bit because the products are taken in a different order."""
     return 0.5 * (a + jnp.swapaxes(a, -1, -2))
-
-
-def _check_count(n, name):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
 
 
 def _check_alpha_sigma(alpha, sigma):

@@ -29,7 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import check_choice, check_finite, check_positive, is_concrete
+from ._validation import (
+    check_choice,
+    check_count,
+    check_finite,
+    check_mixture,
+    check_positive,
+    is_concrete,
+)
 from .mixture import GaussianMixture, posterior_cov, posterior_cov_trace
 
 __all__ = [
@@ -118,10 +125,10 @@ def _resolve(gm, method, num_samples, num_nodes, key):
         if gm.dim > 3:
             raise ValueError(f"method='quadrature' needs dim <= 3, got dim {gm.dim}")
         n = _DEFAULT_NODES[gm.dim] if num_nodes is None else num_nodes
-        _check_int(n, "num_nodes")
+        check_count(n, "num_nodes")
         return method, int(n)
     n = _DEFAULT_MC if num_samples is None else num_samples
-    _check_int(n, "num_samples")
+    check_count(n, "num_samples")
     if n < 2:
         raise ValueError(f"num_samples must be >= 2, got {n}")
     if key is None:
@@ -141,16 +148,6 @@ def _expect(gm, alpha, sigma, f, method, rule, key):
     eps = jax.random.normal(k1, x0.shape, dtype=x0.dtype)
     vals = f(alpha * x0 + sigma * eps)
     return jnp.mean(vals), jnp.std(vals, ddof=1) / math.sqrt(rule)
-
-
-def _check_gm(gm):
-    if not isinstance(gm, GaussianMixture):
-        raise TypeError(f"gm must be a GaussianMixture, got {type(gm).__name__}")
-
-
-def _check_int(n, name):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
 
 
 def _check_scalar_pos(x, name):
@@ -190,7 +187,7 @@ def expected_posterior_trace(
     Raises:
         ValueError: for σ ≤ 0, α ≤ 0, an unknown method or a missing key.
     """
-    _check_gm(gm)
+    check_mixture(gm)
     _check_scalar_pos(alpha, "alpha")
     _check_scalar_pos(sigma, "sigma")
     method, rule = _resolve(gm, method, num_samples, num_nodes, key)
@@ -215,7 +212,7 @@ def fisher_trace(
     identity $R=D/\sigma^2-\mathrm{tr}I_t=\alpha^2\mathrm{mmse}/\sigma^4$ (P12) can be
     checked between two independent computations.
     """
-    _check_gm(gm)
+    check_mixture(gm)
     method, rule = _resolve(gm, method, num_samples, num_nodes, key)
     one = jnp.ones((), dtype=gm.means.dtype)
 
@@ -298,7 +295,7 @@ def c_star_curve(
     Returns:
         ``(n,)`` values of $c^*=D\sigma^2/(\alpha^2\mathrm{mmse})$.
     """
-    _check_gm(gm)
+    check_mixture(gm)
     sigmas = jnp.atleast_1d(jnp.asarray(sigmas, dtype=gm.means.dtype))
     check_positive(sigmas, "sigmas")
     alphas = _alpha_of(sigmas, process)
@@ -309,7 +306,7 @@ def c_star_curve(
 def c_star_of_lambda(gm: GaussianMixture, lam, *, num_nodes: int | None = None) -> jax.Array:
     r"""$c^*(\lambda)$ (the same for every process: it depends on $\tilde\sigma=e^{-\lambda/2}$
     only), ``(n,)`` → ``(n,)``."""
-    _check_gm(gm)
+    check_mixture(gm)
     lam = jnp.atleast_1d(jnp.asarray(lam, dtype=gm.means.dtype))
     check_finite(lam, "lam")
     _, rule = _resolve(gm, "quadrature", None, num_nodes, None)
@@ -354,9 +351,9 @@ class OptimalWeighting:
     name = "optimal"
 
     def __init__(self, gm, process="ve", lam_min=-16.0, lam_max=16.0, num_grid=513, num_nodes=None):
-        _check_gm(gm)
+        check_mixture(gm)
         check_choice("process", process, ("ve", "vp"))
-        _check_int(num_grid, "num_grid")
+        check_count(num_grid, "num_grid")
         if num_grid < 2:
             raise ValueError(f"num_grid must be >= 2, got {num_grid}")
         if not float(lam_min) < float(lam_max):
@@ -485,7 +482,7 @@ def matrix_weight(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
     Returns:
         ``(..., D, D)``.
     """
-    _check_gm(gm)
+    check_mixture(gm)
     _check_scalar_pos(alpha, "alpha")
     _check_scalar_pos(sigma, "sigma")
     inv, _ = _inv_psd(posterior_cov(gm, x_t, alpha, sigma))
@@ -495,7 +492,7 @@ def matrix_weight(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
 def matrix_weight_trace(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
     r"""$\mathrm{tr}\,W^*(x_t)=\frac{\sigma^4}{\alpha^2}\sum_i 1/e_i$ over the eigenvalues
     $e_i$ of $\mathrm{Cov}(x_0\mid x_t)$. ``(..., D)`` → ``(...)``."""
-    _check_gm(gm)
+    check_mixture(gm)
     _check_scalar_pos(alpha, "alpha")
     _check_scalar_pos(sigma, "sigma")
     _, e = _inv_psd(posterior_cov(gm, x_t, alpha, sigma))
@@ -550,7 +547,7 @@ def residual_variance(
         :class:`ResidualVariance`. For $\Lambda=\sigma^2$: raw $=\sigma^2-\sigma^4J_t$;
         for $W^*$: raw $=\mathbb E\mathrm{tr}C^{-1}/D\approx\sigma^2+\sigma^4J$.
     """
-    _check_gm(gm)
+    check_mixture(gm)
     _check_scalar_pos(alpha, "alpha")
     _check_scalar_pos(sigma, "sigma")
     _, rule = _resolve(gm, "quadrature", None, num_nodes, None)
@@ -693,7 +690,7 @@ def label_noise_second_moment(
     $\mathrm{sigmoid}(-\lambda)^{1/2}$). ``(n,)`` → ``(n,)``."""
     from .schedules import alpha_sigma
 
-    _check_gm(gm)
+    check_mixture(gm)
     lam = jnp.atleast_1d(jnp.asarray(lam, dtype=gm.means.dtype))
     check_finite(lam, "lam")
     check_choice("process", process, ("ve", "vp"))

@@ -168,6 +168,15 @@ def write_report(out_dir: Path, results: Sequence[SectionResult], header: dict) 
     atomic_write_text(out_dir / "report.html", render_html(out_dir, results, header))
 
 
+def _csv_tables(r, out_dir: Path):
+    """``(file, header, shown rows, "k of n rows")`` for each non-empty CSV of a section."""
+    for f in r.files:
+        if f.endswith(".csv"):
+            head, body, n = _read_csv(out_dir / f)
+            if head:
+                yield f, head, body, (f"{len(body)} of {n} rows" if n > len(body) else f"{n} rows")
+
+
 def _read_csv(path: Path, max_rows: int = MAX_TABLE_ROWS):
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
@@ -222,15 +231,10 @@ def render_markdown(out_dir: Path, results: Sequence[SectionResult], header: dic
         for f in r.files:
             if f.endswith(".png"):
                 lines += ["", f"![{f}]({f})"]
-        for f in r.files:
-            if f.endswith(".csv"):
-                head, body, n = _read_csv(out_dir / f)
-                if not head:
-                    continue
-                shown = f"{len(body)} of {n} rows" if n > len(body) else f"{n} rows"
-                lines += ["", f"Table [`{f}`]({f}) ({shown}):", ""]
-                lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                lines += ["| " + " | ".join(row) + " |" for row in body]
+        for f, head, body, shown in _csv_tables(r, out_dir):
+            lines += ["", f"Table [`{f}`]({f}) ({shown}):", ""]
+            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(row) + " |" for row in body]
         others = [f for f in r.files if not f.endswith((".png", ".csv"))]
         if others:
             lines += ["", "Files: " + ", ".join(f"[`{f}`]({f})" for f in others)]
@@ -271,17 +275,12 @@ def render_html(out_dir: Path, results: Sequence[SectionResult], header: dict) -
         for f in r.files:
             if f.endswith(".png"):
                 parts.append(f"<p><img src='{e(f)}' alt='{e(f)}'></p>")
-        for f in r.files:
-            if f.endswith(".csv"):
-                head, body, n = _read_csv(out_dir / f)
-                if not head:
-                    continue
-                shown = f"{len(body)} of {n} rows" if n > len(body) else f"{n} rows"
-                parts.append(f"<p>Table <a href='{e(f)}'>{e(f)}</a> ({shown}):</p><table>")
-                parts.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
-                for row in body:
-                    parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
-                parts.append("</table>")
+        for f, head, body, shown in _csv_tables(r, out_dir):
+            parts.append(f"<p>Table <a href='{e(f)}'>{e(f)}</a> ({shown}):</p><table>")
+            parts.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
+            for row in body:
+                parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+            parts.append("</table>")
         others = [f for f in r.files if not f.endswith((".png", ".csv"))]
         if others:
             links = ", ".join(f"<a href='{e(f)}'>{e(f)}</a>" for f in others)

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._validation import check_count
+
 __all__ = [
     "SampleResult",
     "edm_sigmas",
@@ -274,9 +276,8 @@ def euler_maruyama_sde(
 # Convenience: draw the prior, then run a kernel
 # ---------------------------------------------------------------------------------------
 def _check_n_dim(num_samples, dim):
-    for name, v in (("num_samples", num_samples), ("dim", dim)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    check_count(num_samples, "num_samples")
+    check_count(dim, "dim")
 
 
 def sample_pf_ode(

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import check_positive
+from ._validation import check_count, check_mixture, check_positive
 from .mixture import GaussianMixture, posterior_cov
 from .schedules import Schedule
 
@@ -197,19 +197,18 @@ def sandwich_variance(
     Returns:
         :class:`SandwichResult`.
     """
-    if not isinstance(gm, GaussianMixture):
-        raise TypeError(f"gm must be a GaussianMixture, got {type(gm).__name__}")
+    check_mixture(gm)
     if not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a Schedule, got {type(schedule).__name__}")
     if not callable(c_fn):
         raise TypeError(f"c_fn must be callable (a function of lam), got {type(c_fn).__name__}")
     if model.dim != gm.dim:
         raise ValueError(f"model dim {model.dim} does not match the mixture dim {gm.dim}")
-    _check_count(num_samples, "num_samples")
-    _check_count(num_lam, "num_lam")
+    check_count(num_samples, "num_samples")
+    check_count(num_lam, "num_lam")
     if num_nodes is None:
         num_nodes = 64 if gm.dim == 1 else 16
-    _check_count(num_nodes, "num_nodes")
+    check_count(num_nodes, "num_nodes")
     from .optimal import _gh_nodes
 
     lam, wl = _lam_nodes(schedule, num_lam)
@@ -295,8 +294,8 @@ def simulate_fits(
     $\hat\theta=(\sum\omega_i\Phi_i^\top\Phi_i)^{-1}\sum\omega_i\Phi_i^\top s_{c,i}$,
     $s_c=-\varepsilon/\sigma$, $\omega=\sigma^2c(\lambda)$.
     """
-    _check_count(num_samples, "num_samples")
-    _check_count(num_fits, "num_fits")
+    check_count(num_samples, "num_samples")
+    check_count(num_fits, "num_fits")
     if num_fits < 2:
         raise ValueError(f"num_fits must be >= 2, got {num_fits}")
 
@@ -339,8 +338,8 @@ def train_linear(
     Returns:
         ``(steps + 1, P)`` parameter trajectory.
     """
-    _check_count(steps, "steps")
-    _check_count(batch_size, "batch_size")
+    check_count(steps, "steps")
+    check_count(batch_size, "batch_size")
     theta = jnp.zeros(model.num_params) if theta0 is None else jnp.asarray(theta0)
     # everything that depends on the schedule and on c is drawn/evaluated outside jit, so
     # the compiled scan depends only on the optimizer (one compile per optimizer object)
@@ -373,8 +372,3 @@ def _train_scan(optimizer, gm, model, theta, keys, alphas, sigmas, omegas):
 
     _, traj = jax.lax.scan(step, (theta, optimizer.init(theta)), (keys, alphas, sigmas, omegas))
     return traj
-
-
-def _check_count(n, name):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")

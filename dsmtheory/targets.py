@@ -45,7 +45,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import check_finite, check_positive, is_concrete
+from ._validation import (
+    check_count,
+    check_finite,
+    check_mixture,
+    check_positive,
+    is_concrete,
+)
 from .mixture import GaussianMixture, _posterior_parts
 from .variance import Estimate  # (value, stderr, method), shared with dsmtheory.variance
 
@@ -103,22 +109,11 @@ def _check_as(alpha, sigma):
             check_positive(v, name)
 
 
-def _check_count(n, name, minimum=1):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
-    return int(n)
-
-
 def _check_kappa(kappa):
     if is_concrete(kappa):
         k = np.asarray(kappa, dtype=np.float64)
         if not np.all(np.isfinite(k)) or np.any(k < 0) or np.any(k > 1):
             raise ValueError(f"kappa must lie in [0, 1], got {kappa!r}")
-
-
-def _check_gm(gm, name="gm"):
-    if not isinstance(gm, GaussianMixture):
-        raise TypeError(f"{name} must be a GaussianMixture, got {type(gm).__name__}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -164,7 +159,7 @@ def _score_parts(gm: GaussianMixture, x_t, alpha, sigma):
     r"""Per-component law of $u=h_1$ given $x_t$: responsibilities ``r (..., K)``, means
     $g_k$ ``(..., K, D)`` and covariance eigenvalues $c_k$ ``(K, D)`` in the eigenbasis
     ``gm.eigvecs`` ($C_k=U_k\,\mathrm{diag}(c_k)U_k^\top$)."""
-    _check_gm(gm)
+    check_mixture(gm)
     _check_as(alpha, sigma)
     r, m, v = _posterior_parts(gm, x_t, alpha, sigma)
     x_t = jnp.asarray(x_t)
@@ -195,7 +190,7 @@ def target_mean(gm: GaussianMixture, x_t, alpha, sigma, order: int = 1) -> jax.A
         ``(..., D)`` (order 1) or ``(..., D, D)`` (order 2).
     """
     order = _check_order(order)
-    _check_gm(gm)
+    check_mixture(gm)
     _check_as(alpha, sigma)
     return _mean_jit(gm, gm._check_x(x_t, "x_t"), alpha, sigma, order)
 
@@ -226,7 +221,7 @@ def target_cov(gm: GaussianMixture, x_t, alpha, sigma, order: int = 1) -> jax.Ar
     $M_k=g_kg_k^\top+C_k$. Memory is $O(KD^4)$ per point: meant for small $D$.
     """
     order = _check_order(order)
-    _check_gm(gm)
+    check_mixture(gm)
     _check_as(alpha, sigma)
     return _cov_jit(gm, gm._check_x(x_t, "x_t"), alpha, sigma, order)
 
@@ -269,7 +264,7 @@ def target_variance_trace(gm: GaussianMixture, x_t, alpha, sigma, order: int = 1
         ``(...)``.
     """
     order = _check_order(order)
-    _check_gm(gm)
+    check_mixture(gm)
     _check_as(alpha, sigma)
     return _trace_jit(gm, gm._check_x(x_t, "x_t"), alpha, sigma, order)
 
@@ -315,7 +310,7 @@ def target_moments_1d(gm: GaussianMixture, x_t, alpha, sigma, order: int):
     Returns:
         ``(mean, var)``, each ``(...)``.
     """
-    _check_gm(gm)
+    check_mixture(gm)
     if gm.dim != 1:
         raise ValueError(f"target_moments_1d needs a 1-D mixture, got gm.dim = {gm.dim}")
     order = _check_order(order, range(1, _MAX_ORDER_1D + 1))
@@ -356,8 +351,8 @@ def sample_posterior(gm: GaussianMixture, x_t, alpha, sigma, key, n: int) -> jax
     Returns:
         ``(n, ..., D)``.
     """
-    _check_gm(gm)
-    n = _check_count(n, "n")
+    check_mixture(gm)
+    n = check_count(n, "n")
     _check_as(alpha, sigma)
     return _sample_posterior_jit(gm, gm._check_x(x_t, "x_t"), alpha, sigma, key, n)
 
@@ -435,19 +430,19 @@ def irreducible_target_variance(
         :class:`Estimate` (stderr 0 for the grid).
     """
     order = _check_order(order)
-    _check_gm(gm)
+    check_mixture(gm)
     _check_as(alpha, sigma)
     alpha, sigma = _f64(alpha), _f64(sigma)
     if method == "mc":
         if key is None:
             raise ValueError("key is required for method='mc'")
-        n = _check_count(num_samples, "num_samples", 2)
+        n = check_count(num_samples, "num_samples", 2)
         vals = np.asarray(_rb_mc(gm, alpha, sigma, key, n, order))
         return Estimate(
             float(vals.mean()), float(vals.std(ddof=1) / math.sqrt(n)), f"rao-blackwell mc n={n}"
         )
     if method == "grid":
-        n = _check_count(_default_grid(gm.dim, grid_size), "grid_size", 3)
+        n = check_count(_default_grid(gm.dim, grid_size), "grid_size", 3)
         x, vol = _grid([(gm, alpha, sigma)], gm.dim, n)
         val = float(_grid_expect(gm, x, alpha, sigma, order)) * vol
         return Estimate(val, 0.0, f"grid trapezoid {n}^{gm.dim}")
@@ -518,7 +513,7 @@ def gaussian_target_variance(dim: int, std, alpha, sigma, order: int = 1):
     =\frac{D(D+1)}{\sigma^4}\Big(1-\frac{\sigma^4}{S^2}\Big).$$
     """
     order = _check_order(order)
-    _check_count(dim, "dim")
+    check_count(dim, "dim")
     check_positive(std, "std")
     _check_as(alpha, sigma)
     a = alpha**2 * std**2
@@ -542,7 +537,7 @@ def gaussian_inverse_variance_weight(dim: int, std, alpha, sigma, order: int = 1
 def tsm_target(gm: GaussianMixture, x0, alpha) -> jax.Array:
     r"""The TSM target $a=\alpha^{-1}\nabla\log p_0(x_0)$ (De Bortoli et al. 2024; FORMULAS.md
     §3 item 17), exact for a mixture. ``(..., D)`` → ``(..., D)``."""
-    _check_gm(gm)
+    check_mixture(gm)
     _check_as(alpha, 1.0)
     return _tsm_target_jit(gm, gm._check_x(x0, "x0"), alpha)
 
@@ -571,15 +566,15 @@ def fisher_trace(
 ) -> Estimate:
     r"""$\mathrm{tr}I=\mathbb E_{x\sim p}\|\nabla\log p(x)\|^2$ of ``gm``'s own density, by Monte
     Carlo (with stderr) or, for $D\le2$, grid quadrature (FORMULAS.md §4)."""
-    _check_gm(gm)
+    check_mixture(gm)
     if method == "mc":
         if key is None:
             raise ValueError("key is required for method='mc'")
-        n = _check_count(num_samples, "num_samples", 2)
+        n = check_count(num_samples, "num_samples", 2)
         v = np.asarray(_fisher_mc(gm, key, n))
         return Estimate(float(v.mean()), float(v.std(ddof=1) / math.sqrt(n)), f"mc n={n}")
     if method == "grid":
-        n = _check_count(_default_grid(gm.dim, grid_size), "grid_size", 3)
+        n = check_count(_default_grid(gm.dim, grid_size), "grid_size", 3)
         x, vol = _grid([(gm, 1.0, 0.0)], gm.dim, n)
         val = float(_fisher_grid(gm, x)) * vol
         return Estimate(float(val), 0.0, f"grid trapezoid {n}^{gm.dim}")
@@ -594,7 +589,7 @@ def kappa_star(lam, fisher_trace_0, dim: int):
     From $V(\kappa)=\kappa^2\mathrm{tr}I_0/\alpha^2+(1-\kappa)^2D/\sigma^2-\mathrm{tr}I_t$,
     $\kappa^*=\frac{D/\sigma^2}{\mathrm{tr}I_0/\alpha^2+D/\sigma^2}$.
     """
-    _check_count(dim, "dim")
+    check_count(dim, "dim")
     check_positive(fisher_trace_0, "fisher_trace_0")
     check_finite(lam, "lam")
     return jax.nn.sigmoid(jnp.asarray(lam) - jnp.log(fisher_trace_0 / dim))
@@ -652,10 +647,10 @@ def tsm_moments(
     are unbiased; $\mathrm{tr}\,\mathrm{Var}(u\mid x_t)$ is the closed form
     (Rao–Blackwellized). Standard errors come from the spread over the outer points.
     """
-    _check_gm(gm)
+    check_mixture(gm)
     _check_as(alpha, sigma)
-    n = _check_count(num_outer, "num_outer", 2)
-    j = _check_count(num_inner, "num_inner", 1)
+    n = check_count(num_outer, "num_outer", 2)
+    j = check_count(num_inner, "num_inner", 1)
     if key is None:
         raise ValueError("key is required (a JAX PRNG key)")
     a_i, b_i, c_i = _tsm_pointwise(gm, _f64(alpha), _f64(sigma), key, n, j)
@@ -698,8 +693,8 @@ def _tsm_pointwise(gm, alpha, sigma, key, n, j):
 # IWSM
 # ---------------------------------------------------------------------------------------
 def _check_proposal(gm, proposal):
-    _check_gm(gm)
-    _check_gm(proposal, "proposal")
+    check_mixture(gm)
+    check_mixture(proposal, "proposal")
     if proposal.dim != gm.dim:
         raise ValueError(
             f"proposal must have the same dimension as gm: proposal.dim = {proposal.dim}, "
@@ -800,7 +795,7 @@ def iwsm_variance_comparison(
     if model is None:
         model = _gaussian_fit(gm)
     _check_proposal(gm, model)
-    n = _check_count(grid_size, "grid_size", 3)
+    n = check_count(grid_size, "grid_size", 3)
     alpha, sigma = _f64(alpha), _f64(sigma)
     x, vol = _grid([(gm, alpha, sigma), (proposal, alpha, sigma)], gm.dim, n)
     out = _iwsm_integrals(gm, proposal, model, x, alpha, sigma, _f64(vol))

@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import integrate
 
-from ._validation import check_choice, check_finite, check_positive
+from ._validation import check_choice, check_finite, check_mixture, check_positive
 from .mixture import GaussianMixture, posterior_cov_trace
 
 __all__ = [
@@ -159,11 +159,6 @@ class DSMDecomposition(NamedTuple):
 # ---------------------------------------------------------------------------------------
 # validation
 # ---------------------------------------------------------------------------------------
-def _check_gm(gm) -> None:
-    if not isinstance(gm, GaussianMixture):
-        raise TypeError(f"gm must be a GaussianMixture, got {type(gm).__name__}")
-
-
 def _check_scalar(x, name: str) -> float:
     if isinstance(x, bool):
         raise TypeError(f"{name} must be a real number, got bool")
@@ -382,7 +377,7 @@ def fisher_information(
         >>> round(float(fi.matrix[0, 0]), 10)
         4.0
     """
-    _check_gm(gm)
+    check_mixture(gm)
     check_choice("method", method, FISHER_METHODS)
     dim = gm.dim
     if method == "auto":
@@ -529,7 +524,7 @@ def mmse(
         >>> round(est.value, 10)  # D sigma^2 s^2 / S = 1 * 1 * 1 / 2
         0.5
     """
-    _check_gm(gm)
+    check_mixture(gm)
     alpha = _check_scalar(alpha, "alpha")
     sigma = _check_scalar(sigma, "sigma")
     check_choice("method", method, VARIANCE_METHODS)
@@ -587,12 +582,8 @@ def irreducible_variance(
         >>> round(est.value, 10)  # D alpha^2 s^2 / (sigma^2 S) = 1 / 2
         0.5
     """
-    _check_gm(gm)
-    alpha = _check_scalar(alpha, "alpha")
-    sigma = _check_scalar(sigma, "sigma")
-    check_choice("method", method, VARIANCE_METHODS)
-    est = _posterior_trace_mean(gm, alpha, sigma, method, key, num_samples)
-    factor = alpha**2 / sigma**4
+    est = mmse(gm, alpha, sigma, method=method, key=key, num_samples=num_samples)
+    factor = float(alpha) ** 2 / float(sigma) ** 4
     return Estimate(est.value * factor, est.stderr * factor, est.method)
 
 
@@ -629,7 +620,7 @@ def heteroskedasticity_curve(
         ValueError: empty or non-positive ``sigmas``, σ >= 1 for VP, unknown process or
             method.
     """
-    _check_gm(gm)
+    check_mixture(gm)
     check_choice("process", process, ("ve", "vp"))
     check_choice("method", method, VARIANCE_METHODS)
     try:
@@ -746,7 +737,7 @@ def dsm_decomposition(
         ValueError: bad α, σ, ``num_samples``, or a ``score_fn`` output of the wrong shape.
         TypeError: ``score_fn`` not callable.
     """
-    _check_gm(gm)
+    check_mixture(gm)
     alpha = _check_scalar(alpha, "alpha")
     sigma = _check_scalar(sigma, "sigma")
     if not callable(score_fn):

@@ -11,12 +11,12 @@ per-example gradient std per σ, exact Fisher divergence per σ, and the capacit
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ._meta import versions
 
 NAME = "compare"
 HELP = "train score models with several weightings on a mixture; compare ED and exact Fisher"
@@ -68,23 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weightings", nargs="+", default=list(WEIGHTINGS), help="weighting names")
     parser.add_argument("--checkpoints", type=_positive_int, help="evaluations during training")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def _versions() -> dict:
-    import jax
-    import optax
-
-    from .. import __version__
-
-    return {
-        "dsmtheory": __version__,
-        "jax": jax.__version__,
-        "optax": optax.__version__,
-        "numpy": np.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "devices": [str(d) for d in jax.devices()],
-    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -233,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
                 "eval_seed": ev.seed,
             },
             "seeds": seeds,
-            "versions": _versions(),
+            "versions": versions("jax", "optax", "numpy", machine=True, devices=True),
             "timings": {**res.timings, "wall_s": wall},
             "configs": res.configs,
             "checkpoint_steps": res.checkpoint_steps,

@@ -23,13 +23,14 @@ whole or not at all.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._meta import versions
 
 NAME = "optimal-c"
 _REPORT_SIGMAS = (0.05, 0.1, 0.25, 1.0, 4.0, 10.0)
@@ -51,22 +52,6 @@ def add_arguments(parser) -> None:
         help="analyse only the --mixture file, not the default bimodal and ring mixtures",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random features")
-
-
-def _versions() -> dict:
-    import matplotlib
-    import scipy
-
-    from .. import __version__
-
-    return {
-        "dsmtheory": __version__,
-        "jax": jax.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "matplotlib": matplotlib.__version__,
-        "python": sys.version.split()[0],
-    }
 
 
 def _mixtures(path, defaults=True):
@@ -337,7 +322,7 @@ def run(args) -> int:
             },
             "mixtures": {k: g.to_dict() for k, g in gms.items()},
             "criteria": criteria,
-            "versions": _versions(),
+            "versions": versions("jax", "numpy", "scipy", "matplotlib"),
             "timings_s": timings,
         },
     )

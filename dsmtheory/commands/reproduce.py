@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
-import platform
 import sys
 from pathlib import Path
 
 from .._io import atomic_write_text
 from ..config import SECTION_NAMES, ReproduceConfig, load_config
 from ..report import Section, run_sections
+from ._meta import versions
 
 NAME = "reproduce"
 HELP = "run the whole analysis (proofs, variance, optimal c(t), training) and write a report"
@@ -80,18 +80,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _versions() -> dict:
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for mod in ("dsmtheory", "jax", "jaxlib", "numpy", "scipy", "sympy", "optax", "matplotlib"):
-        try:
-            out[mod] = importlib.import_module(mod).__version__
-        except Exception:  # noqa: BLE001 - a version we cannot read is just left out
-            pass
-    try:
-        import jax
-
-        out["devices"] = ", ".join(str(d) for d in jax.devices())
-    except Exception:  # noqa: BLE001
-        pass
+    out = versions(
+        "jax",
+        "jaxlib",
+        "numpy",
+        "scipy",
+        "sympy",
+        "optax",
+        "matplotlib",
+        machine=True,
+        devices=True,
+    )
+    if "devices" in out:
+        out["devices"] = ", ".join(out["devices"])
     return out
 
 

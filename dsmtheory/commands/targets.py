@@ -18,12 +18,13 @@ numbers, timings) and ``targets-heteroskedasticity.png``, ``targets-tsm.png``,
 from __future__ import annotations
 
 import math
-import sys
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
+
+from ._meta import versions
 
 NAME = "targets"
 HELP = "Order-2 DSM, TSM and IWSM targets: exact variances per noise level on a mixture."
@@ -67,20 +68,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--process", default="vp", help="forward process: vp (default) or ve")
     parser.add_argument("--quick", action="store_true", help="coarser grids (< 20 s)")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
-
-
-def _versions() -> dict:
-    import matplotlib
-
-    from .. import __version__
-
-    return {
-        "dsmtheory": __version__,
-        "jax": jax.__version__,
-        "numpy": np.__version__,
-        "matplotlib": matplotlib.__version__,
-        "python": sys.version.split()[0],
-    }
 
 
 def _read_mixture(path, flag):
@@ -293,7 +280,12 @@ def run(args) -> int:
         save_figure(fig, out / name)
     write_json(
         out / "targets.json",
-        {"settings": settings, "summary": summary, "versions": _versions(), "timings_s": timings},
+        {
+            "settings": settings,
+            "summary": summary,
+            "versions": versions("jax", "numpy", "matplotlib"),
+            "timings_s": timings,
+        },
     )
     print(f"dsmtheory targets: {gm!r}, process {args.process}, {n_lam} log-SNR levels")
     print(

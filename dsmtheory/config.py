@@ -14,9 +14,12 @@ Example (TOML)::
     sigma_max = 10.0
     num_sigmas = 40
 
-    [training]
+    [training]                      # the compare section (trained score models)
     steps = 2000
     seeds = 4
+    batch_size = 256
+    capacities = [25, 100, 500, 1000]
+    weightings = ["simple", "c_star", "edm", "min_snr"]
 
 Every key is optional; unknown keys are an error that lists the known ones.
 """
@@ -47,7 +50,7 @@ BUILTIN_MIXTURES = {
 
 _TOP_KEYS = {"mixture", "process", "schedule", "seed", "sections", "heteroskedasticity", "training"}
 _HET_KEYS = {"sigma_min", "sigma_max", "num_sigmas"}
-_TRAIN_KEYS = {"steps", "seeds"}
+_TRAIN_KEYS = {"steps", "seeds", "batch_size", "capacities", "weightings"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,9 @@ class ReproduceConfig:
     num_sigmas: int | None = None
     steps: int | None = None
     seeds: int | None = None
+    batch_size: int | None = None
+    capacities: tuple[int, ...] | None = None
+    weightings: tuple[str, ...] | None = None
     source: str = "built-in defaults"
     extra: dict = field(default_factory=dict)
 
@@ -153,6 +159,24 @@ def parse_config(data, *, base_dir=".", source="(dict)") -> ReproduceConfig:
             kw["steps"] = _int(tr["steps"], "training.steps", minimum=1)
         if "seeds" in tr:
             kw["seeds"] = _int(tr["seeds"], "training.seeds", minimum=1)
+        if "batch_size" in tr:
+            kw["batch_size"] = _int(tr["batch_size"], "training.batch_size", minimum=1)
+        if "capacities" in tr:
+            caps = _list(tr["capacities"], "training.capacities")
+            kw["capacities"] = tuple(
+                _int(c, f"training.capacities[{i}]", minimum=1) for i, c in enumerate(caps)
+            )
+        if "weightings" in tr:
+            from .train import weighting_names
+
+            names = _list(tr["weightings"], "training.weightings")
+            known = weighting_names()
+            for i, w in enumerate(names):
+                if not isinstance(w, str) or w not in known:
+                    raise ValueError(
+                        f"training.weightings[{i}] must be one of {', '.join(known)}; got {w!r}"
+                    )
+            kw["weightings"] = tuple(names)
     return ReproduceConfig(**kw)
 
 
@@ -195,6 +219,12 @@ def _unknown(d, allowed, prefix):
     if bad:
         known = ", ".join(prefix + k for k in sorted(allowed))
         raise ValueError(f"unknown key(s) {', '.join(prefix + b for b in bad)}; known: {known}")
+
+
+def _list(v, name):
+    if not isinstance(v, list) or not v:
+        raise ValueError(f"{name} must be a non-empty list, got {v!r}")
+    return v
 
 
 def _table(v, name):

@@ -34,6 +34,7 @@ def test_compare_micro_budget_writes_every_file(tmp_path, capsys):
         (["--steps", "0"], "expected a positive integer"),
         (["--weightings", "nope"], "unknown weighting 'nope'"),
         (["--capacities", "3"], "capacity 3 is too small"),
+        (["--mixture", "no-such-file.json"], "--mixture must be a JSON file"),
     ],
 )
 def test_compare_bad_arguments_exit_2(tmp_path, capsys, argv, message):
@@ -45,3 +46,18 @@ def test_compare_bad_arguments_exit_2(tmp_path, capsys, argv, message):
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x" / "results.json").exists()
+
+
+def test_compare_on_a_user_mixture(tmp_path):
+    import dsmtheory as dsm
+
+    mix = tmp_path / "bimodal.json"
+    mix.write_text(dsm.to_json(dsm.bimodal_1d(separation=3.0, std=0.4)))
+    out = tmp_path / "cmp"
+    argv = ["compare", "--out", str(out), "--quick", "--steps", "4", "--seeds", "1",
+            "--batch-size", "8", "--capacities", "25", "--no-progress",
+            "--weightings", "simple", "--mixture", str(mix)]  # fmt: skip
+    assert main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["settings"]["mixture"]["means"] == [[-1.5], [1.5]]
+    assert len(res["configs"]) == 1

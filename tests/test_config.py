@@ -78,6 +78,11 @@ def test_inline_mixture():
         ({"sections": ["proof"]}, "sections: unknown 'proof'"),
         ({"training": {"steps": 0}}, "training.steps must be >= 1"),
         ({"training": {"epochs": 3}}, "unknown key(s) training.epochs"),
+        ({"training": {"weightings": ["sigma2"]}}, "training.weightings[0] must be one of"),
+        ({"training": {"weightings": []}}, "training.weightings must be a non-empty list"),
+        ({"training": {"capacities": [25, 0]}}, "training.capacities[1] must be >= 1"),
+        ({"training": {"capacities": 25}}, "training.capacities must be a non-empty list"),
+        ({"training": {"batch_size": 2.5}}, "training.batch_size must be an integer"),
         ({"training": 5}, "training must be a table"),
         ({"heteroskedasticity": {"sigma_min": -1.0}}, "sigma_min must be positive"),
         ({"heteroskedasticity": {"sigma_min": 1.0, "sigma_max": 0.5}}, "must be below"),
@@ -107,3 +112,35 @@ def test_every_example_config_is_valid():
     for f in files:
         cfg = load_config(f)
         assert cfg.mixture is not None, f
+
+
+def test_training_table_reaches_the_compare_command(tmp_path):
+    # weightings, capacities and batch size from the config become compare's options,
+    # and a config mixture is passed to compare as to every other section
+    from dsmtheory.commands.reproduce import _make_section
+
+    cfg = parse_config(
+        {
+            "mixture": "bimodal_1d",
+            "training": {
+                "steps": 3,
+                "seeds": 1,
+                "batch_size": 8,
+                "capacities": [25],
+                "weightings": ["simple", "c_star"],
+            },
+        }
+    )
+    assert cfg.weightings == ("simple", "c_star") and cfg.capacities == (25,)
+    sec = _make_section("compare", cfg, True, tmp_path / "mixture.json")
+    cmd = sec.command.split()
+    for flag, vals in (
+        ("--steps", ["3"]),
+        ("--seeds", ["1"]),
+        ("--batch-size", ["8"]),
+        ("--capacities", ["25"]),
+        ("--weightings", ["simple", "c_star"]),
+        ("--mixture", [str(tmp_path / "mixture.json")]),
+    ):
+        i = cmd.index(flag)
+        assert cmd[i + 1 : i + 1 + len(vals)] == vals, flag

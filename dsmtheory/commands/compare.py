@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="small budget (< 2 min on a 2-core CPU)"
     )
+    parser.add_argument(
+        "--mixture", default=None, help="mixture JSON file (default: the 2-D ring, ring())"
+    )
     parser.add_argument("--steps", type=_positive_int, help="training steps per configuration")
     parser.add_argument("--seeds", type=_positive_int, default=4, help="number of seeds (4)")
     parser.add_argument("--batch-size", type=_positive_int, help="examples per step")
@@ -72,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison and write every file under ``args.out``."""
-    from .. import ring
+    from .. import from_json, ring
     from .. import train as T
     from .._io import save_figure, write_csv, write_json
     from ..plots import compare as P
@@ -89,7 +92,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
     weightings, caps = list(args.weightings), list(args.capacities)
     seeds = list(range(args.seeds))
-    gm = ring()
+    if args.mixture is None:
+        gm = ring()
+    else:
+        if not Path(args.mixture).is_file():
+            raise ValueError(f"--mixture must be a JSON file, got {args.mixture!r} (not found)")
+        gm = from_json(Path(args.mixture))
     base = T.TrainConfig(
         mixture=gm, steps=budget["steps"], batch_size=budget["batch_size"], capacity=caps[0]
     )

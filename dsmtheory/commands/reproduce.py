@@ -146,7 +146,7 @@ def _make_section(name: str, cfg: ReproduceConfig, quick: bool, mixture_file: Pa
             argv += ["--out", str(out_dir)]
         if quick and "--quick" in opts:
             argv.append("--quick")
-        if mixture_file is not None and "--mixture" in opts and name != "compare":
+        if mixture_file is not None and "--mixture" in opts:
             argv += ["--mixture", str(mixture_file)]
         if "--seed" in opts:
             argv += ["--seed", str(cfg.seed)]
@@ -171,6 +171,12 @@ def _make_section(name: str, cfg: ReproduceConfig, quick: bool, mixture_file: Pa
                 argv += ["--steps", str(cfg.steps)]
             if cfg.seeds is not None and "--seeds" in opts:
                 argv += ["--seeds", str(cfg.seeds)]
+            if cfg.batch_size is not None and "--batch-size" in opts:
+                argv += ["--batch-size", str(cfg.batch_size)]
+            if cfg.capacities is not None and "--capacities" in opts:
+                argv += ["--capacities", *(str(c) for c in cfg.capacities)]
+            if cfg.weightings is not None and "--weightings" in opts:
+                argv += ["--weightings", *cfg.weightings]
         return argv
 
     def run_it(out_dir: Path) -> int:

@@ -272,28 +272,86 @@ class GaussianMixture:
         g = -self._rotate_out(ze)
         return jnp.einsum("...k,...kd->...d", r, g)
 
-    def _score_and_hessian_impl(self, x):
-        # Precision form g_k = -P_k d_k (one (N, K, D) product instead of rotating in and
-        # out of each eigenbasis), with P_k d_k unrolled over D for small D: XLA on CPU runs
-        # this about 2x faster than a batched einsum (benchmarks/bench_score_hessian.py).
+    def _score_and_hessian_impl(self, x, block: int | None = None):
+        # The (N, K, D) intermediates are what cost time at large N: written whole, they
+        # leave the cache (and fresh pages fault in on every call). So the points are taken
+        # in blocks of ``block`` rows whose intermediates stay in cache, by a fori_loop that
+        # writes each block's rows into the output; the last block is shifted back to end at
+        # row N (its overlap is recomputed, bit for bit the same). See
+        # benchmarks/bench_score_hessian.py and docs/benchmarks.md.
         batch = x.shape[:-1]
-        xf = x.reshape(-1, self.dim)
-        d = xf[:, None, :] - self.means  # (N, K, D)
+        dim = self.dim
+        xf = x.reshape(-1, dim)
+        n = xf.shape[0]
+        if block is None:
+            block = _hessian_block_size(self.num_components, dim)
+        if n <= block:
+            s, h = self._score_and_hessian_block(xf)
+        else:
+            dtype = jnp.result_type(xf, self.means)
+
+            def body(i, carry):
+                s_all, h_all = carry
+                start = jnp.minimum(i * block, n - block)
+                s_b, h_b = self._score_and_hessian_block(
+                    jax.lax.dynamic_slice_in_dim(xf, start, block)
+                )
+                return (
+                    jax.lax.dynamic_update_slice_in_dim(s_all, s_b, start, 0),
+                    jax.lax.dynamic_update_slice_in_dim(h_all, h_b, start, 0),
+                )
+
+            init = (jnp.zeros((n, dim), dtype), jnp.zeros((n, dim, dim), dtype))
+            s, h = jax.lax.fori_loop(0, -(-n // block), body, init)
+        return s.reshape(*batch, dim), h.reshape(*batch, dim, dim)
+
+    def _score_and_hessian_block(self, x):
+        """Score and Hessian of ``(B, D)`` points (one block; see above)."""
+        # g_k = -P_k d_k is computed as K ordinary (B, D) @ (D, D) products: a dot, which
+        # XLA computes once, where an elementwise form would be fused into, and recomputed
+        # by, each of its consumers. For small K and D the sums over components and
+        # coordinates are written out term by term: XLA on CPU fuses those into
+        # elementwise loops, several times faster than its reductions over these short
+        # axes.
+        num_k, dim = self.num_components, self.dim
+        unroll = num_k <= _UNROLL_MAX_COMPONENTS and dim <= _UNROLL_MAX_DIM
         prec = self.precisions  # (K, D, D), exactly symmetric
         if self.diagonal:
+            d = x[:, None, :] - self.means  # (B, K, D)
             g = -d / self.eigvals
-        else:
+        elif dim <= _ELEMENTWISE_MAX_DIM:  # short products: cheaper than a dot and transposes
+            d = x[:, None, :] - self.means
             g = -_precision_times(prec, d)
-        maha = -jnp.sum(d * g, axis=-1)
+        else:
+            d_kb = x[None, :, :] - self.means[:, None, :]  # (K, B, D)
+            g = -jnp.swapaxes(jnp.einsum("kbj,kje->kbe", d_kb, prec), 0, 1)
+            d = jnp.swapaxes(d_kb, 0, 1)
+        dg = d * g
+        maha = -(_sum_terms([dg[..., e] for e in range(dim)]) if unroll else dg.sum(-1))
         logdet = jnp.sum(jnp.log(self.eigvals), axis=-1)
-        comp = self.log_weights - 0.5 * (self.dim * LOG_2PI + logdet + maha)
-        r = jax.nn.softmax(comp, axis=-1)
+        comp = self.log_weights - 0.5 * (dim * LOG_2PI + logdet + maha)  # (B, K)
+        if unroll:
+            top = comp[:, 0]
+            for k in range(1, num_k):
+                top = jnp.maximum(top, comp[:, k])
+            ex = jnp.exp(comp - top[:, None])
+            r = ex / _sum_terms([ex[:, k] for k in range(num_k)])[:, None]
+        else:
+            r = jax.nn.softmax(comp, axis=-1)
         s = jnp.einsum("nk,nkd->nd", r, g)
-        c = jnp.sqrt(r)[..., None] * (g - s[:, None, :])  # (N, K, D)
-        outer = jnp.einsum("nki,nkj->nij", c, c)
-        within = (r @ prec.reshape(self.num_components, -1)).reshape(-1, self.dim, self.dim)
-        h = _sym(outer - within)
-        return s.reshape(*batch, self.dim), h.reshape(*batch, self.dim, self.dim)
+        c = jnp.sqrt(r)[..., None] * (g - s[:, None, :])  # (B, K, D)
+        # Both halves of the Hessian are exactly equal: the outer products are the same
+        # products summed in the same order, and the within term is gathered from one
+        # triangle of the precisions.
+        rows, cols = np.triu_indices(dim)
+        tri = np.zeros((dim, dim), dtype=np.int32)
+        tri[rows, cols] = tri[cols, rows] = np.arange(rows.size)
+        within = (r @ prec[:, rows, cols])[:, tri]  # (B, D, D)
+        if unroll:
+            outer = _sum_terms([c[:, k, :, None] * c[:, k, None, :] for k in range(num_k)])
+        else:
+            outer = _sym(jnp.einsum("nki,nkj->nij", c, c))
+        return s, outer - within
 
     # -- sampling -----------------------------------------------------------------------
     def sample(self, key, n: int) -> jax.Array:
@@ -543,6 +601,26 @@ _jit_sample = jax.jit(lambda gm, key, n: gm._sample_impl(key, n), static_argnums
 
 
 _UNROLL_MAX_DIM = 16
+_UNROLL_MAX_COMPONENTS = 32
+_ELEMENTWISE_MAX_DIM = 6
+_HESSIAN_BLOCK_BYTES = 1 << 22  # (B, K, D) or (B, D, D) intermediates of one block: 4 MiB
+_HESSIAN_BLOCK_MAX = 1 << 14
+
+
+def _hessian_block_size(num_components: int, dim: int) -> int:
+    """Rows per block of the score-and-Hessian kernel: the block's largest intermediate
+    (``(B, K, D)`` or ``(B, D, D)`` float64) fills about 4 MiB, i.e. stays in cache. At
+    K = 16, D = 8 this is 4096 (2048 to 8192 timed alike on the benchmark machine)."""
+    per_row = 8 * dim * max(num_components, dim)
+    return int(min(_HESSIAN_BLOCK_MAX, max(16, _HESSIAN_BLOCK_BYTES // per_row)))
+
+
+def _sum_terms(terms):
+    """Left-to-right sum of a list of arrays, written out (one elementwise fusion)."""
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
 
 
 def _precision_times(prec, d):

@@ -175,6 +175,67 @@ def test_hessian_matches_autodiff_and_is_symmetric(case):
     _close(v["hessian_only"], h)
 
 
+# The score-and-Hessian kernel has separate code paths: components and coordinates summed
+# term by term (K <= 32 and D <= 16) or by reductions; g_k = -P_k d_k elementwise (D <= 6),
+# as a dot (D >= 7) or by division (diagonal); and one block of points or a loop over blocks
+# whose last block overlaps the one before. Each case below takes a different combination.
+KERNEL_CASES = [
+    ("full", 3, 2),  # unrolled, elementwise product
+    ("full", 16, 8),  # unrolled, dot
+    ("diagonal", 5, 9),  # unrolled, division
+    ("full", 40, 3),  # reductions over components
+    ("full", 2, 20),  # reductions over coordinates, dot
+]
+
+
+@pytest.mark.parametrize(
+    "kind,k,d", KERNEL_CASES, ids=[f"{c[0]}-K{c[1]}-D{c[2]}" for c in KERNEL_CASES]
+)
+def test_hessian_kernel_paths_and_blocks(kind, k, d):
+    w, mu, covs, _ = _raw_params(kind, k, d, seed=k + d)
+    gm = GaussianMixture(w, mu, covs).noised(1.0, 0.3)
+    x = gm.sample(jax.random.PRNGKey(k), 50)
+    s_ad, h_ad = _autodiff(gm, x)
+    blocked = jax.jit(lambda g, y, b: g._score_and_hessian_impl(y, block=b), static_argnums=2)
+    s1, h1 = (np.asarray(a) for a in blocked(gm, x, 50))  # one block
+    _close(s1, s_ad)
+    _scaled_close(h1, h_ad, AUTODIFF_HESS_RTOL)
+    np.testing.assert_array_equal(h1, np.swapaxes(h1, -1, -2))
+    # 50 = 5 x 10 (blocks tile the points) and 50 = 3 x 16 + 2 (the last block overlaps)
+    for block in (10, 16):
+        s_b, h_b = (np.asarray(a) for a in blocked(gm, x, block))
+        np.testing.assert_array_equal(h_b, np.swapaxes(h_b, -1, -2))
+        # Row for row the same arithmetic; only a dot's summation order may depend on how
+        # many rows it is given, so allow a few ulps of the result's scale.
+        _scaled_close(s_b, s1, 1e-14)
+        _scaled_close(h_b, h1, 1e-14)
+
+
+def test_hessian_default_blocks_cover_every_point():
+    """More points than one default block: every row is written, and matches autodiff."""
+    from dsmtheory.mixture import _hessian_block_size
+
+    gm = dsm.random_anisotropic(seed=5, num_components=16, dim=8).noised(1.0, 0.5)
+    n = _hessian_block_size(16, 8) + 37
+    x = gm.sample(jax.random.PRNGKey(6), n)
+    s, h = gm.score_and_hessian(x)
+    rows = np.r_[0:40, n - 80 : n]  # both ends, and across the last block's overlap
+    s_ad, h_ad = _autodiff(gm, x[rows])
+    _close(np.asarray(s)[rows], s_ad)
+    _scaled_close(np.asarray(h)[rows], h_ad, AUTODIFF_HESS_RTOL)
+    assert np.all(np.isfinite(np.asarray(h)))
+    np.testing.assert_array_equal(np.asarray(h), np.swapaxes(np.asarray(h), -1, -2))
+
+
+def test_hessian_block_size():
+    from dsmtheory.mixture import _hessian_block_size
+
+    assert _hessian_block_size(16, 8) == 4096  # 4096 x 16 x 8 float64 = 4 MiB
+    assert _hessian_block_size(1, 64) == 128  # the (B, D, D) Hessian block is the larger
+    assert _hessian_block_size(1, 1) == 1 << 14  # capped
+    assert _hessian_block_size(4096, 4096) == 16  # floored
+
+
 def test_batch_shapes():
     gm = dsm.random_anisotropic(seed=3, num_components=3, dim=2)
     x = jnp.zeros((4, 5, 2))

@@ -206,16 +206,6 @@ class GaussianMixture:
             return z
         return jnp.einsum("kde,...ke->...kd", self.eigvecs, z)
 
-    def _components(self, x):
-        """Component log-densities ``(..., K)`` and whitened offsets ``z/e`` ``(..., K, D)``."""
-        d = x[..., None, :] - self.means
-        z = self._rotate_in(d)
-        ze = z / self.eigvals
-        maha = jnp.sum(z * ze, axis=-1)
-        logdet = jnp.sum(jnp.log(self.eigvals), axis=-1)
-        comp = self.log_weights - 0.5 * (self.dim * LOG_2PI + logdet + maha)
-        return comp, ze
-
     def _check_x(self, x, name="x"):
         x = jnp.asarray(x)
         if is_concrete(x):
@@ -260,74 +250,95 @@ class GaussianMixture:
         return self.score_and_hessian(x)[1]
 
     # -- kernels (no validation; traced under jit) ------------------------------------------
-    def _log_prob_impl(self, x):
-        return jax.nn.logsumexp(self._components(x)[0], axis=-1)
+    # log_prob, responsibilities and component_log_prob keep plain reductions and einsum
+    # rotations (blocked all the same): these are what users differentiate, and autodiff
+    # of the written-out sums of _block_terms costs far more time and memory (jax.hessian
+    # of log_prob at 1e5 points: 10.7 s and 10.7 GB instead of 2.8 s and 2.6 GB).
+    def _components(self, x):
+        """Component log-densities ``(..., K)`` (eigenbasis form, as in _block_terms)."""
+        d = x[..., None, :] - self.means
+        z = self._rotate_in(d)
+        maha = jnp.sum(z * z / self.eigvals, axis=-1)
+        logdet = jnp.sum(jnp.log(self.eigvals), axis=-1)
+        return self.log_weights - 0.5 * (self.dim * LOG_2PI + logdet + maha)
 
-    def _responsibilities_impl(self, x):
-        return jax.nn.softmax(self._components(x)[0], axis=-1)
+    def _component_log_prob_impl(self, x, block=None):
+        return self._blocks(lambda xb: (self._components(xb),), x, block)[0]
 
-    def _score_impl(self, x):
-        comp, ze = self._components(x)
-        r = jax.nn.softmax(comp, axis=-1)
-        g = -self._rotate_out(ze)
-        return jnp.einsum("...k,...kd->...d", r, g)
+    def _log_prob_impl(self, x, block=None):
+        fn = lambda xb: (jax.nn.logsumexp(self._components(xb), axis=-1),)  # noqa: E731
+        return self._blocks(fn, x, block)[0]
 
-    def _score_and_hessian_impl(self, x, block: int | None = None):
-        # The (N, K, D) intermediates are what cost time at large N: written whole, they
-        # leave the cache (and fresh pages fault in on every call). So the points are taken
-        # in blocks of ``block`` rows whose intermediates stay in cache, by a fori_loop that
-        # writes each block's rows into the output; the last block is shifted back to end at
-        # row N (its overlap is recomputed, bit for bit the same). See
-        # benchmarks/bench_score_hessian.py and docs/benchmarks.md.
+    def _responsibilities_impl(self, x, block=None):
+        fn = lambda xb: (jax.nn.softmax(self._components(xb), axis=-1),)  # noqa: E731
+        return self._blocks(fn, x, block)[0]
+
+    def _score_impl(self, x, block=None):
+        return self._blocks(self._score_block, x, block)[0]
+
+    def _blocks(self, fn, x, block: int | None = None):
+        """Apply the per-point kernel ``fn`` (``(B, D)`` → tuple of ``(B, ...)``) to the
+        points ``x`` of shape ``(..., D)``, a block of rows at a time; reshape to the batch.
+
+        The (N, K, D) intermediates are what cost time at large N: written whole, they leave
+        the cache (and fresh pages fault in on every call). So the points are taken in blocks
+        of ``block`` rows whose intermediates stay in cache, by a fori_loop that writes each
+        block's rows into the outputs; the last block is shifted back to end at row N (its
+        overlap is recomputed, bit for bit the same). See docs/mixture.md#performance.
+        """
         batch = x.shape[:-1]
-        dim = self.dim
-        xf = x.reshape(-1, dim)
+        xf = x.reshape(-1, self.dim)
         n = xf.shape[0]
         if block is None:
-            block = _hessian_block_size(self.num_components, dim)
+            block = _hessian_block_size(self.num_components, self.dim)
         if n <= block:
-            s, h = self._score_and_hessian_block(xf)
+            outs = fn(xf)
         else:
-            dtype = jnp.result_type(xf, self.means)
+            shapes = jax.eval_shape(fn, jax.ShapeDtypeStruct((block, self.dim), xf.dtype))
 
-            def body(i, carry):
-                s_all, h_all = carry
+            def body(i, outs):
                 start = jnp.minimum(i * block, n - block)
-                s_b, h_b = self._score_and_hessian_block(
-                    jax.lax.dynamic_slice_in_dim(xf, start, block)
-                )
-                return (
-                    jax.lax.dynamic_update_slice_in_dim(s_all, s_b, start, 0),
-                    jax.lax.dynamic_update_slice_in_dim(h_all, h_b, start, 0),
+                res = fn(jax.lax.dynamic_slice_in_dim(xf, start, block))
+                return tuple(
+                    jax.lax.dynamic_update_slice_in_dim(o, r, start, 0)
+                    for o, r in zip(outs, res, strict=True)
                 )
 
-            init = (jnp.zeros((n, dim), dtype), jnp.zeros((n, dim, dim), dtype))
-            s, h = jax.lax.fori_loop(0, -(-n // block), body, init)
-        return s.reshape(*batch, dim), h.reshape(*batch, dim, dim)
+            init = tuple(jnp.zeros((n, *sd.shape[1:]), sd.dtype) for sd in shapes)
+            outs = jax.lax.fori_loop(0, -(-n // block), body, init)
+        return tuple(o.reshape(*batch, *o.shape[1:]) for o in outs)
 
-    def _score_and_hessian_block(self, x):
-        """Score and Hessian of ``(B, D)`` points (one block; see above)."""
-        # g_k = -P_k d_k is computed as K ordinary (B, D) @ (D, D) products: a dot, which
-        # XLA computes once, where an elementwise form would be fused into, and recomputed
-        # by, each of its consumers. For small K and D the sums over components and
-        # coordinates are written out term by term: XLA on CPU fuses those into
-        # elementwise loops, several times faster than its reductions over these short
-        # axes.
+    def _score_and_hessian_impl(self, x, block: int | None = None):
+        return self._blocks(self._score_and_hessian_block, x, block)
+
+    def _block_terms(self, x):
+        """Per block of points ``(B, D)``: component log-densities and responsibilities
+        ``(B, K)``, component scores ``g_k = -S_k⁻¹ d_k`` ``(B, K, D)``."""
+        # g_k is computed from d_k = x - mu_k itself (not S⁻¹mu_k - S⁻¹x, which would lose
+        # digits far from the origin), in each component's eigenbasis: z = Uᵀd, the
+        # Mahalanobis term sum z²/e (a sum of non-negative terms, accurate to rounding
+        # however ill-conditioned S_k is), g = -U(z/e). For D >= 7 the rotations are
+        # (B, D) @ (D, D) products per component: a dot, which XLA computes once, where an
+        # elementwise form would be fused into, and recomputed by, each of its consumers;
+        # for D <= 6 the elementwise form is cheaper. For small K and D the sums over
+        # components and coordinates are written out term by term: XLA on CPU fuses those
+        # into elementwise loops, several times faster than its reductions over these
+        # short axes.
         num_k, dim = self.num_components, self.dim
         unroll = num_k <= _UNROLL_MAX_COMPONENTS and dim <= _UNROLL_MAX_DIM
-        prec = self.precisions  # (K, D, D), exactly symmetric
-        if self.diagonal:
+        if self.diagonal or dim <= _ELEMENTWISE_MAX_DIM:
             d = x[:, None, :] - self.means  # (B, K, D)
-            g = -d / self.eigvals
-        elif dim <= _ELEMENTWISE_MAX_DIM:  # short products: cheaper than a dot and transposes
-            d = x[:, None, :] - self.means
-            g = -_precision_times(prec, d)
+            z = d if self.diagonal else self._rotate_terms(d, transpose=True)
+            ze = z / self.eigvals
+            g = -(ze if self.diagonal else self._rotate_terms(ze, transpose=False))
         else:
             d_kb = x[None, :, :] - self.means[:, None, :]  # (K, B, D)
-            g = -jnp.swapaxes(jnp.einsum("kbj,kje->kbe", d_kb, prec), 0, 1)
-            d = jnp.swapaxes(d_kb, 0, 1)
-        dg = d * g
-        maha = -(_sum_terms([dg[..., e] for e in range(dim)]) if unroll else dg.sum(-1))
+            z_kb = jnp.einsum("kbj,kje->kbe", d_kb, self.eigvecs)
+            ze_kb = z_kb / self.eigvals[:, None, :]
+            g = -jnp.swapaxes(jnp.einsum("kbe,kde->kbd", ze_kb, self.eigvecs), 0, 1)
+            z, ze = jnp.swapaxes(z_kb, 0, 1), jnp.swapaxes(ze_kb, 0, 1)
+        zz = z * ze
+        maha = _sum_terms([zz[..., e] for e in range(dim)]) if unroll else zz.sum(-1)
         logdet = jnp.sum(jnp.log(self.eigvals), axis=-1)
         comp = self.log_weights - 0.5 * (dim * LOG_2PI + logdet + maha)  # (B, K)
         if unroll:
@@ -338,16 +349,36 @@ class GaussianMixture:
             r = ex / _sum_terms([ex[:, k] for k in range(num_k)])[:, None]
         else:
             r = jax.nn.softmax(comp, axis=-1)
+        return comp, r, g
+
+    def _rotate_terms(self, v, transpose: bool):
+        """``U_kᵀ v_k`` (``transpose``) or ``U_k v_k`` for ``(B, K, D)``, written out over
+        D (used for D <= 6)."""
+        u = self.eigvecs if transpose else jnp.swapaxes(self.eigvecs, -1, -2)
+        out = v[..., 0, None] * u[:, 0, :]
+        for j in range(1, self.dim):
+            out = out + v[..., j, None] * u[:, j, :]
+        return out
+
+    def _score_block(self, x):
+        _, r, g = self._block_terms(x)
+        return (jnp.einsum("nk,nkd->nd", r, g),)
+
+    def _score_and_hessian_block(self, x):
+        """Score and Hessian of ``(B, D)`` points (one block; see :meth:`_blocks`)."""
+        num_k, dim = self.num_components, self.dim
+        _, r, g = self._block_terms(x)
         s = jnp.einsum("nk,nkd->nd", r, g)
         c = jnp.sqrt(r)[..., None] * (g - s[:, None, :])  # (B, K, D)
         # Both halves of the Hessian are exactly equal: the outer products are the same
         # products summed in the same order, and the within term is gathered from one
         # triangle of the precisions.
+        prec = self.precisions  # (K, D, D), exactly symmetric
         rows, cols = np.triu_indices(dim)
         tri = np.zeros((dim, dim), dtype=np.int32)
         tri[rows, cols] = tri[cols, rows] = np.arange(rows.size)
         within = (r @ prec[:, rows, cols])[:, tri]  # (B, D, D)
-        if unroll:
+        if num_k <= _UNROLL_MAX_COMPONENTS and dim <= _UNROLL_MAX_DIM:
             outer = _sum_terms([c[:, k, :, None] * c[:, k, None, :] for k in range(num_k)])
         else:
             outer = _sym(jnp.einsum("nki,nkj->nij", c, c))
@@ -404,29 +435,42 @@ def _posterior_parts(gm: GaussianMixture, x_t, alpha, sigma):
     return r, m, v
 
 
-@jax.jit
-def _posterior_mean_kernel(gm, x_t, alpha, sigma):
+def _posterior_mean_block(gm, x_t, alpha, sigma):
     r, m, _ = _posterior_parts(gm, x_t, alpha, sigma)
-    return jnp.einsum("...k,...kd->...d", r, m)
+    return (jnp.einsum("...k,...kd->...d", r, m),)
 
 
-@jax.jit
-def _posterior_cov_kernel(gm, x_t, alpha, sigma):
+def _posterior_cov_block(gm, x_t, alpha, sigma):
     r, m, v = _posterior_parts(gm, x_t, alpha, sigma)
     mbar = jnp.einsum("...k,...kd->...d", r, m)
     c = jnp.sqrt(r)[..., None] * (m - mbar[..., None, :])
     between = jnp.einsum("...ki,...kj->...ij", c, c)
     vk = jnp.einsum("kij,kj,klj->kil", gm.eigvecs, v, gm.eigvecs)
     within = jnp.einsum("...k,kij->...ij", r, vk)
-    return _sym(within + between)
+    return (_sym(within + between),)
 
 
-@jax.jit
-def _posterior_cov_trace_kernel(gm, x_t, alpha, sigma):
+def _posterior_cov_trace_block(gm, x_t, alpha, sigma):
     r, m, v = _posterior_parts(gm, x_t, alpha, sigma)
     mbar = jnp.einsum("...k,...kd->...d", r, m)
     spread = jnp.sum((m - mbar[..., None, :]) ** 2, axis=-1)
-    return jnp.einsum("...k,...k->...", r, jnp.sum(v, -1) + spread)
+    return (jnp.einsum("...k,...k->...", r, jnp.sum(v, -1) + spread),)
+
+
+def _posterior_kernel(block_fn):
+    """Jitted kernel applying ``block_fn`` to cache-sized blocks of points (see
+    ``GaussianMixture._blocks``)."""
+
+    @jax.jit
+    def kernel(gm, x_t, alpha, sigma):
+        return gm._blocks(lambda xb: block_fn(gm, xb, alpha, sigma), x_t)[0]
+
+    return kernel
+
+
+_posterior_mean_kernel = _posterior_kernel(_posterior_mean_block)
+_posterior_cov_kernel = _posterior_kernel(_posterior_cov_block)
+_posterior_cov_trace_kernel = _posterior_kernel(_posterior_cov_trace_block)
 
 
 def posterior_mean(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
@@ -591,7 +635,7 @@ def to_json(gm: GaussianMixture) -> str:
 # ---------------------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------------------
-_jit_component_log_prob = jax.jit(lambda gm, x: gm._components(x)[0])
+_jit_component_log_prob = jax.jit(lambda gm, x: gm._component_log_prob_impl(x))
 _jit_log_prob = jax.jit(lambda gm, x: gm._log_prob_impl(x))
 _jit_responsibilities = jax.jit(lambda gm, x: gm._responsibilities_impl(x))
 _jit_score = jax.jit(lambda gm, x: gm._score_impl(x))
@@ -620,17 +664,6 @@ def _sum_terms(terms):
     out = terms[0]
     for t in terms[1:]:
         out = out + t
-    return out
-
-
-def _precision_times(prec, d):
-    """``(K, D, D)`` symmetric precisions times ``(N, K, D)`` offsets → ``(N, K, D)``."""
-    dim = d.shape[-1]
-    if dim > _UNROLL_MAX_DIM:
-        return jnp.einsum("nkj,kje->nke", d, prec)
-    out = d[..., 0, None] * prec[:, 0, :]
-    for j in range(1, dim):
-        out = out + d[..., j, None] * prec[:, j, :]
     return out
 
 

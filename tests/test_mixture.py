@@ -201,14 +201,13 @@ def test_hessian_kernel_paths_and_blocks(kind, k, d):
     _close(s1, s_ad)
     _scaled_close(h1, h_ad, AUTODIFF_HESS_RTOL)
     np.testing.assert_array_equal(h1, np.swapaxes(h1, -1, -2))
-    # 50 = 5 x 10 (blocks tile the points) and 50 = 3 x 16 + 2 (the last block overlaps)
-    for block in (10, 16):
-        s_b, h_b = (np.asarray(a) for a in blocked(gm, x, block))
-        np.testing.assert_array_equal(h_b, np.swapaxes(h_b, -1, -2))
-        # Row for row the same arithmetic; only a dot's summation order may depend on how
-        # many rows it is given, so allow a few ulps of the result's scale.
-        _scaled_close(s_b, s1, 1e-14)
-        _scaled_close(h_b, h1, 1e-14)
+    # 50 = 3 x 16 + 2: four blocks, the last one shifted back to overlap the third
+    s_b, h_b = (np.asarray(a) for a in blocked(gm, x, 16))
+    np.testing.assert_array_equal(h_b, np.swapaxes(h_b, -1, -2))
+    # Row for row the same arithmetic; only a dot's summation order may depend on how many
+    # rows it is given, so allow a few ulps of the result's scale.
+    _scaled_close(s_b, s1, 1e-14)
+    _scaled_close(h_b, h1, 1e-14)
 
 
 def test_hessian_default_blocks_cover_every_point():
@@ -225,6 +224,31 @@ def test_hessian_default_blocks_cover_every_point():
     _scaled_close(np.asarray(h)[rows], h_ad, AUTODIFF_HESS_RTOL)
     assert np.all(np.isfinite(np.asarray(h)))
     np.testing.assert_array_equal(np.asarray(h), np.swapaxes(np.asarray(h), -1, -2))
+
+
+def test_every_per_point_method_covers_every_block():
+    """More points than one default block: each blocked method's rows equal the same rows
+    computed alone (one block), at both ends and across the overlap of the last block."""
+    from dsmtheory.mixture import _hessian_block_size
+
+    gm = dsm.random_anisotropic(seed=9, num_components=16, dim=8)
+    n = _hessian_block_size(16, 8) + 37
+    x = gm.noised(0.8, 0.6).sample(jax.random.PRNGKey(10), n)
+    rows = np.r_[0:8, n - 80 : n]
+    methods = {
+        "log_prob": gm.log_prob,
+        "component_log_prob": gm.component_log_prob,
+        "responsibilities": gm.responsibilities,
+        "score": gm.score,
+        "posterior_mean": lambda y: posterior_mean(gm, y, 0.8, 0.6),
+        "posterior_cov": lambda y: posterior_cov(gm, y, 0.8, 0.6),
+        "posterior_cov_trace": lambda y: dsm.posterior_cov_trace(gm, y, 0.8, 0.6),
+    }
+    for name, fn in methods.items():
+        full = np.asarray(fn(x))
+        assert full.shape[0] == n and np.all(np.isfinite(full)), name
+        # same arithmetic row by row; a dot's summation order may depend on its row count
+        _scaled_close(full[rows], fn(x[rows]), 1e-14)
 
 
 def test_hessian_block_size():

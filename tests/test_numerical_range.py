@@ -158,3 +158,46 @@ def test_exact_paths_are_float64_here():
     assert gm.score(x).dtype == jnp.float64
     assert posterior_cov(gm, x, 0.6, 0.8).dtype == jnp.float64
     assert dsm.schedules.get("vp_linear").lam(jnp.asarray([0.5])).dtype == jnp.float64
+
+
+@pytest.mark.parametrize("dim", [2, 8])  # the written-out rotations and the dot path
+def test_mahalanobis_accurate_at_condition_number_1e8(dim):
+    """Component log-densities stay accurate to rounding for ill-conditioned covariances
+    (eigenvalues 1e-8 and 1) at offsets along the large eigen-directions. The reference is
+    sum z^2/e in long double from the same eigenbasis; the precision form d^T S^{-1} d
+    would be off by ~1e-9 relative here (eps x condition number)."""
+    rng = np.random.default_rng(dim)
+    k = 3
+    q = np.stack([np.linalg.qr(rng.standard_normal((dim, dim)))[0] for _ in range(k)])
+    e = np.ones(dim)
+    e[0] = 1e-8
+    covs = np.einsum("kij,j,klj->kil", q, e, q)
+    mu = rng.standard_normal((k, dim))
+    gm = dsm.GaussianMixture(np.full(k, 1.0 / k), mu, covs)
+    # points: mean of component 0 plus an offset in its large-eigenvalue subspace
+    u = np.asarray(gm.eigvecs[0])
+    big = np.asarray(gm.eigvals[0]) > 1e-4
+    x = mu[0] + (0.5 * rng.standard_normal((16, int(big.sum())))) @ u[:, big].T
+    kernel = jax.jit(lambda g, y: g._block_terms(y)[0])  # the score / Hessian kernel
+    for comp in (np.asarray(gm.component_log_prob(x))[:, 0], np.asarray(kernel(gm, x))[:, 0]):
+        _check_log_density(comp, x, mu[0], gm, k, dim)
+    # and the score of score_and_hessian is the score of score() (the same arithmetic;
+    # separately compiled, XLA may contract a multiply-add differently: ulps of the scale)
+    s_only = np.asarray(gm.score(x))
+    s_both = np.asarray(gm.score_and_hessian(x)[0])
+    assert np.max(np.abs(s_only - s_both)) <= 1e-14 * np.max(np.abs(s_only))
+
+
+def _check_log_density(comp, x, mu0, gm, k, dim):
+    """Component 0's log-density against a long-double evaluation in its eigenbasis."""
+    u = np.asarray(gm.eigvecs[0])
+    d = (x - mu0).astype(np.longdouble)
+    z = d @ u.astype(np.longdouble)
+    maha = np.sum(z * z / np.asarray(gm.eigvals[0]).astype(np.longdouble), axis=1)
+    logdet = np.sum(np.log(np.asarray(gm.eigvals[0]).astype(np.longdouble)))
+    ref = np.log(np.longdouble(1.0 / k)) - 0.5 * (dim * np.log(2 * np.pi) + logdet + maha)
+    # The log-density is a sum of terms up to |log det| / 2 ~ 9; rounding in float64 is a
+    # few ulps of that scale (the reference's own rounding, long double, is ~1e-19).
+    scale = 0.5 * (abs(float(logdet)) + dim * np.log(2 * np.pi) + maha.astype(np.float64))
+    err = np.abs(comp - ref.astype(np.float64))
+    assert np.all(err <= 1e-13 * scale), np.max(err / scale)

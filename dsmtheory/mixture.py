@@ -290,7 +290,7 @@ class GaussianMixture:
         xf = x.reshape(-1, self.dim)
         n = xf.shape[0]
         if block is None:
-            block = _hessian_block_size(self.num_components, self.dim)
+            block = _block_size(self.num_components, self.dim)
         if n <= block:
             outs = fn(xf)
         else:
@@ -647,16 +647,16 @@ _jit_sample = jax.jit(lambda gm, key, n: gm._sample_impl(key, n), static_argnums
 _UNROLL_MAX_DIM = 16
 _UNROLL_MAX_COMPONENTS = 32
 _ELEMENTWISE_MAX_DIM = 6
-_HESSIAN_BLOCK_BYTES = 1 << 22  # (B, K, D) or (B, D, D) intermediates of one block: 4 MiB
-_HESSIAN_BLOCK_MAX = 1 << 14
+_BLOCK_BYTES = 1 << 22  # (B, K, D) or (B, D, D) intermediates of one block: 4 MiB
+_BLOCK_MAX = 1 << 14
 
 
-def _hessian_block_size(num_components: int, dim: int) -> int:
-    """Rows per block of the score-and-Hessian kernel: the block's largest intermediate
-    (``(B, K, D)`` or ``(B, D, D)`` float64) fills about 4 MiB, i.e. stays in cache. At
-    K = 16, D = 8 this is 4096 (2048 to 8192 timed alike on the benchmark machine)."""
+def _block_size(num_components: int, dim: int) -> int:
+    """Rows per block of the per-point kernels (see ``GaussianMixture._blocks``): the
+    block's largest intermediate (``(B, K, D)`` or ``(B, D, D)`` float64) fills about 4 MiB,
+    i.e. stays in cache. At K = 16, D = 8 this is 4096 (2048 to 8192 timed alike here)."""
     per_row = 8 * dim * max(num_components, dim)
-    return int(min(_HESSIAN_BLOCK_MAX, max(16, _HESSIAN_BLOCK_BYTES // per_row)))
+    return int(min(_BLOCK_MAX, max(16, _BLOCK_BYTES // per_row)))
 
 
 def _sum_terms(terms):

@@ -212,10 +212,10 @@ def test_hessian_kernel_paths_and_blocks(kind, k, d):
 
 def test_hessian_default_blocks_cover_every_point():
     """More points than one default block: every row is written, and matches autodiff."""
-    from dsmtheory.mixture import _hessian_block_size
+    from dsmtheory.mixture import _block_size
 
     gm = dsm.random_anisotropic(seed=5, num_components=16, dim=8).noised(1.0, 0.5)
-    n = _hessian_block_size(16, 8) + 37
+    n = _block_size(16, 8) + 37
     x = gm.sample(jax.random.PRNGKey(6), n)
     s, h = gm.score_and_hessian(x)
     rows = np.r_[0:40, n - 80 : n]  # both ends, and across the last block's overlap
@@ -229,10 +229,10 @@ def test_hessian_default_blocks_cover_every_point():
 def test_every_per_point_method_covers_every_block():
     """More points than one default block: each blocked method's rows equal the same rows
     computed alone (one block), at both ends and across the overlap of the last block."""
-    from dsmtheory.mixture import _hessian_block_size
+    from dsmtheory.mixture import _block_size
 
     gm = dsm.random_anisotropic(seed=9, num_components=16, dim=8)
-    n = _hessian_block_size(16, 8) + 37
+    n = _block_size(16, 8) + 37
     x = gm.noised(0.8, 0.6).sample(jax.random.PRNGKey(10), n)
     rows = np.r_[0:8, n - 80 : n]
     methods = {
@@ -251,13 +251,13 @@ def test_every_per_point_method_covers_every_block():
         _scaled_close(full[rows], fn(x[rows]), 1e-14)
 
 
-def test_hessian_block_size():
-    from dsmtheory.mixture import _hessian_block_size
+def test_block_size():
+    from dsmtheory.mixture import _block_size
 
-    assert _hessian_block_size(16, 8) == 4096  # 4096 x 16 x 8 float64 = 4 MiB
-    assert _hessian_block_size(1, 64) == 128  # the (B, D, D) Hessian block is the larger
-    assert _hessian_block_size(1, 1) == 1 << 14  # capped
-    assert _hessian_block_size(4096, 4096) == 16  # floored
+    assert _block_size(16, 8) == 4096  # 4096 x 16 x 8 float64 = 4 MiB
+    assert _block_size(1, 64) == 128  # the (B, D, D) Hessian block is the larger
+    assert _block_size(1, 1) == 1 << 14  # capped
+    assert _block_size(4096, 4096) == 16  # floored
 
 
 def test_batch_shapes():

@@ -109,6 +109,15 @@ def _check_as(alpha, sigma):
             check_positive(v, name)
 
 
+def _check_mixture_inputs(gm, alpha, sigma, order) -> int:
+    """The common checks of the functions of a mixture at (α, σ) and an order; returns the
+    order as an int."""
+    order = _check_order(order)
+    check_mixture(gm)
+    _check_as(alpha, sigma)
+    return order
+
+
 def _check_kappa(kappa):
     if is_concrete(kappa):
         k = np.asarray(kappa, dtype=np.float64)
@@ -189,9 +198,7 @@ def target_mean(gm: GaussianMixture, x_t, alpha, sigma, order: int = 1) -> jax.A
     Returns:
         ``(..., D)`` (order 1) or ``(..., D, D)`` (order 2).
     """
-    order = _check_order(order)
-    check_mixture(gm)
-    _check_as(alpha, sigma)
+    order = _check_mixture_inputs(gm, alpha, sigma, order)
     return _mean_jit(gm, gm._check_x(x_t, "x_t"), alpha, sigma, order)
 
 
@@ -220,9 +227,7 @@ def target_cov(gm: GaussianMixture, x_t, alpha, sigma, order: int = 1) -> jax.Ar
     plus $\sum_kr_k\,\mathrm{vec}(M_k-\bar M)\mathrm{vec}(M_k-\bar M)^\top$ with
     $M_k=g_kg_k^\top+C_k$. Memory is $O(KD^4)$ per point: meant for small $D$.
     """
-    order = _check_order(order)
-    check_mixture(gm)
-    _check_as(alpha, sigma)
+    order = _check_mixture_inputs(gm, alpha, sigma, order)
     return _cov_jit(gm, gm._check_x(x_t, "x_t"), alpha, sigma, order)
 
 
@@ -263,9 +268,7 @@ def target_variance_trace(gm: GaussianMixture, x_t, alpha, sigma, order: int = 1
     Returns:
         ``(...)``.
     """
-    order = _check_order(order)
-    check_mixture(gm)
-    _check_as(alpha, sigma)
+    order = _check_mixture_inputs(gm, alpha, sigma, order)
     return _trace_jit(gm, gm._check_x(x_t, "x_t"), alpha, sigma, order)
 
 
@@ -429,9 +432,7 @@ def irreducible_target_variance(
     Returns:
         :class:`Estimate` (stderr 0 for the grid).
     """
-    order = _check_order(order)
-    check_mixture(gm)
-    _check_as(alpha, sigma)
+    order = _check_mixture_inputs(gm, alpha, sigma, order)
     alpha, sigma = _f64(alpha), _f64(sigma)
     if method == "mc":
         if key is None:

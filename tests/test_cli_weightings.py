@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from test_weightings import BUILTIN  # the built-in registry names, listed once
 
 from dsmtheory.cli import main
 from dsmtheory.commands import weightings as cmd
@@ -53,23 +54,7 @@ def test_density_columns_and_values(outdir):
 
 def test_total_weight_columns(outdir):
     header, data = _read(outdir / "total_weights.csv")
-    builtin = {
-        "simple",
-        "elbo",
-        "likelihood",
-        "vdm",
-        "sech",
-        "edm",
-        "edm_monotonic",
-        "v",
-        "sigmoid",
-        "min_snr",
-        "soft_min_snr",
-        "p2",
-        "smoothed_kl",
-        "alsr",
-    }
-    assert header[0] == "lam" and builtin <= set(header[1:])
+    assert header[0] == "lam" and set(BUILTIN) <= set(header[1:])
     assert np.all(np.isfinite(data)) and np.all(data[:, 1:] >= 0)
     np.testing.assert_allclose(data[:, 1:].max(axis=0), 1.0, rtol=1e-12)  # scaled to max 1
     lam = data[:, 0]

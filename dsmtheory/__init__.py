@@ -4,6 +4,9 @@ matching and diffusion training.
 Enable float64 once with :func:`dsmtheory.enable_x64` before using the exact paths.
 """
 
+# first, before JAX: Ctrl-C while the command line starts exits 130 without a traceback
+# (changes no signal handler unless this process is the dsmtheory command line)
+from . import _sigint  # noqa: F401, I001
 from . import losses, optimal, parameterization, schedules, targets, variance, weightings
 from ._config import enable_x64, x64_enabled
 from .mixture import (

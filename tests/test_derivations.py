@@ -15,8 +15,7 @@ import pytest
 import sympy as sp
 
 from dsmtheory import derivations as D
-from dsmtheory.cli import main
-from dsmtheory.commands import prove
+from dsmtheory.cli import main, prove
 from dsmtheory.derivations import _base
 from dsmtheory.derivations import implied_shifted_cosine as eq38
 from dsmtheory.derivations import implied_v_cosine as eq36

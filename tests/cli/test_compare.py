@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from dsmtheory.cli import main
-from dsmtheory.commands import compare
+from dsmtheory.cli import compare, main
 
 
 def test_compare_micro_budget_writes_every_file(tmp_path, capsys):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._io import atomic_write_text
+from .._io import atomic_write_text
 
 __all__ = ["Section", "SectionResult", "run_sections", "render_markdown", "render_html"]
 

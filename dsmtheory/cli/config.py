@@ -31,8 +31,8 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import mixture as _mixture
-from . import schedules as _schedules
+from .. import mixture as _mixture
+from .. import schedules as _schedules
 
 __all__ = ["ReproduceConfig", "SECTION_NAMES", "BUILTIN_MIXTURES", "load_config", "parse_config"]
 
@@ -167,7 +167,7 @@ def parse_config(data, *, base_dir=".", source="(dict)") -> ReproduceConfig:
                 _int(c, f"training.capacities[{i}]", minimum=1) for i, c in enumerate(caps)
             )
         if "weightings" in tr:
-            from .train import weighting_names
+            from ..train import weighting_names
 
             names = _list(tr["weightings"], "training.weightings")
             known = weighting_names()

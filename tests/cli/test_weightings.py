@@ -9,7 +9,7 @@ from scipy import stats
 from test_weightings import BUILTIN  # the built-in registry names, listed once
 
 from dsmtheory.cli import main
-from dsmtheory.commands import weightings as cmd
+from dsmtheory.cli import weightings as cmd
 
 FILES = [
     "total_weights.png",

@@ -8,7 +8,7 @@ import pytest
 
 import dsmtheory as dsm
 from dsmtheory.cli import main
-from dsmtheory.commands import targets as cmd
+from dsmtheory.cli import targets as cmd
 
 
 def _bimodal_file(tmp_path):

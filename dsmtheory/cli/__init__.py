@@ -1,6 +1,6 @@
 """The ``dsmtheory`` command line.
 
-Each subcommand lives in its own module under :mod:`dsmtheory.commands` exposing
+Each subcommand lives in its own module under :mod:`dsmtheory.cli` exposing
 ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``. Bad arguments or
 input print one line on stderr and exit with status 2, never a traceback.
 """
@@ -37,9 +37,9 @@ def _load_commands():
     cmds = []
     for mod_name in COMMAND_MODULES:
         try:
-            mod = importlib.import_module(f"dsmtheory.commands.{mod_name}")
+            mod = importlib.import_module(f"dsmtheory.cli.{mod_name}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"dsmtheory.commands.{mod_name}":
+            if exc.name == f"dsmtheory.cli.{mod_name}":
                 continue  # not built yet
             raise
         cmds.append(mod)
@@ -52,7 +52,7 @@ def build_parser():
         prog="dsmtheory",
         description="Exact ground truth for the loss weighting of denoising score matching.",
     )
-    from . import __version__
+    from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"dsmtheory {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from ._config import enable_x64
+    from .._config import enable_x64
 
     enable_x64()
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from dsmtheory._io import write_csv
 from dsmtheory.cli import main
-from dsmtheory.report import Section, run_sections
+from dsmtheory.cli.report import Section, run_sections
 
 
 def _ok(out: Path) -> int:
@@ -86,7 +86,7 @@ def test_sigint_during_reproduce_keeps_the_report_whole(tmp_path):
         # A shell that starts a job in the background (as some CI runners do) hands it
         # SIGINT ignored; restore Python's default handler, as an interactive terminal has.
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        from dsmtheory.report import Section, run_sections
+        from dsmtheory.cli.report import Section, run_sections
         from dsmtheory._io import write_csv
         def ok(out):
             write_csv(out / "t.csv", ["x"], [[1]]); return 0
@@ -138,7 +138,7 @@ def test_reproduce_cli_malformed_config(tmp_path, capsys, text):
 def test_empty_toml_config_is_the_defaults(tmp_path):
     # An empty TOML file is a valid, empty config. Checked at the config layer: running
     # reproduce on it would run the whole (default, non-quick) analysis.
-    from dsmtheory.config import ReproduceConfig, load_config
+    from dsmtheory.cli.config import ReproduceConfig, load_config
 
     cfg = tmp_path / "empty.toml"
     cfg.write_text("")

@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 from .._io import atomic_write_text
-from ..config import SECTION_NAMES, ReproduceConfig, load_config
-from ..report import Section, run_sections
 from ._meta import versions
+from .config import SECTION_NAMES, ReproduceConfig, load_config
+from .report import Section, run_sections
 
 NAME = "reproduce"
 HELP = "run the whole analysis (proofs, variance, optimal c(t), training) and write a report"
@@ -70,7 +70,7 @@ _SECTIONS = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="report folder")
     p.add_argument("--quick", action="store_true", help="small budgets (a few minutes on 2 cores)")
-    p.add_argument("--config", type=Path, help="TOML or JSON settings (see dsmtheory.config)")
+    p.add_argument("--config", type=Path, help="TOML or JSON settings (see dsmtheory.cli.config)")
     p.add_argument(
         "--only",
         action="append",
@@ -126,9 +126,9 @@ def _make_section(name: str, cfg: ReproduceConfig, quick: bool, mixture_file: Pa
     if name == "prove":
         return _prove_section(title, description)
     try:
-        mod = importlib.import_module(f"dsmtheory.commands.{mod_name}")
+        mod = importlib.import_module(f"dsmtheory.cli.{mod_name}")
     except ModuleNotFoundError as exc:
-        if exc.name != f"dsmtheory.commands.{mod_name}":
+        if exc.name != f"dsmtheory.cli.{mod_name}":
             raise
 
         def missing(_out: Path) -> int:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import dsmtheory as dsm
-from dsmtheory.config import SECTION_NAMES, load_config, parse_config
+from dsmtheory.cli.config import SECTION_NAMES, load_config, parse_config
 
 
 def test_defaults():
@@ -106,7 +106,7 @@ def test_bad_file_kinds(tmp_path):
 def test_every_example_config_is_valid():
     import pathlib
 
-    root = pathlib.Path(__file__).resolve().parents[1] / "examples" / "configs"
+    root = pathlib.Path(__file__).resolve().parents[2] / "examples" / "configs"
     files = sorted(root.glob("*.toml")) + sorted(root.glob("*.json"))
     assert len(files) >= 3
     for f in files:
@@ -117,7 +117,7 @@ def test_every_example_config_is_valid():
 def test_training_table_reaches_the_compare_command(tmp_path):
     # weightings, capacities and batch size from the config become compare's options,
     # and a config mixture is passed to compare as to every other section
-    from dsmtheory.commands.reproduce import _make_section
+    from dsmtheory.cli.reproduce import _make_section
 
     cfg = parse_config(
         {

@@ -1,1 +1,0 @@
-"""Subcommands of the dsmtheory CLI, one module each."""

@@ -76,6 +76,7 @@ def raising():
     """Within the block SIGINT raises ``KeyboardInterrupt`` (and :func:`received` turns
     true), even where the parent process had it ignored; afterwards the previous handler
     comes back, or the quiet exit when this process is the command line."""
+    _state["received"] = False
     if not _on_main_thread():
         yield
         return

@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from . import _inputs as inp
+from ._errors import UsageError, user_input
 from ._meta import versions
 
 NAME = "compare"
@@ -37,6 +40,11 @@ FIGURES = (
     "capacity_ablation.png",
 )
 TABLES = ("summary.csv", "energy_distance.csv", "per_sigma.csv", "results.json")
+#: the largest --capacities entry (a model of 10^6 parameters per configuration)
+MAX_CAPACITY = 1_000_000
+#: the largest --seeds, --batch-size and --checkpoints
+MAX_SEEDS = 1_000
+MAX_BATCH = 1_000_000
 
 
 def _positive_int(text: str) -> int:
@@ -73,177 +81,278 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the comparison and write every file under ``args.out``."""
-    from .. import from_json, ring
+class Settings(NamedTuple):
+    """The checked inputs of one run.
+
+    Attributes:
+        base: the shared :class:`dsmtheory.train.TrainConfig` (mixture, steps, batch size;
+            its capacity is the first of ``capacities``).
+        evaluation: the :class:`dsmtheory.train.EvalConfig`.
+        weightings: the weighting names trained.
+        capacities: the requested parameter counts.
+        seeds: the seeds ``0 .. n-1``.
+        budget: the budget in effect (``QUICK`` or ``FULL`` with the overrides).
+        quick: whether the quick budget is the base.
+        progress: show a progress bar (on stderr).
+    """
+
+    base: object
+    evaluation: object
+    weightings: tuple
+    capacities: tuple
+    seeds: tuple
+    budget: dict
+    quick: bool
+    progress: bool
+
+
+class Result(NamedTuple):
+    """What :func:`compute` returns.
+
+    Attributes:
+        settings: the :class:`Settings`.
+        sweep: the :class:`dsmtheory.train.SweepResult` of every configuration.
+        wall: seconds of the sweep.
+    """
+
+    settings: Settings
+    sweep: object
+    wall: float
+
+
+def settings(
+    mixture=None,
+    *,
+    quick: bool = False,
+    steps: int | None = None,
+    seeds: int = 4,
+    batch_size: int | None = None,
+    capacities=CAPACITIES,
+    weightings=WEIGHTINGS,
+    checkpoints: int | None = None,
+    progress: bool = True,
+) -> Settings:
+    """Check the inputs (UsageError naming the option) by building the training and
+    evaluation configurations. ``mixture=None`` is the 2-D ring."""
+    from .. import ring
     from .. import train as T
+
+    budget = dict(QUICK if quick else FULL)
+    for key, value, flag in (
+        ("steps", steps, "--steps"),
+        ("batch_size", batch_size, "--batch-size"),
+        ("num_checkpoints", checkpoints, "--checkpoints"),
+    ):
+        if value is not None:
+            top = MAX_BATCH if key == "batch_size" else None
+            budget[key] = inp.check_int(value, flag, minimum=1, maximum=top)
+    n_seeds = inp.check_int(seeds, "--seeds", minimum=1, maximum=MAX_SEEDS)
+    caps = tuple(inp.check_int(c, "--capacities", minimum=1, maximum=MAX_CAPACITY)
+                 for c in capacities)  # fmt: skip
+    if not caps:
+        raise UsageError("--capacities needs at least one parameter count")
+    names = tuple(weightings)
+    if not names:
+        raise UsageError("--weightings needs at least one weighting name")
+    gm = ring() if mixture is None else mixture
+    with user_input():
+        base = T.TrainConfig(
+            mixture=gm, steps=budget["steps"], batch_size=budget["batch_size"], capacity=caps[0]
+        )
+        for c in caps[1:]:
+            base.replace(capacity=c)
+    with user_input("--weightings: "):
+        for w in names:
+            base.replace(weighting=w)
+    with user_input("--checkpoints: " if checkpoints is not None else ""):
+        ev = T.EvalConfig(
+            num_checkpoints=budget["num_checkpoints"],
+            num_bins=budget["num_bins"],
+            fisher_points=budget["fisher_points"],
+            grad_points=budget["grad_points"],
+            ed_samples=budget["ed_samples"],
+            ode_steps=budget["ode_steps"],
+        )
+    return Settings(base, ev, names, caps, tuple(range(n_seeds)), budget, bool(quick),
+                    bool(progress))  # fmt: skip
+
+
+def settings_from_args(args) -> Settings:
+    """:class:`Settings` from the parsed command line (the mixture file read here)."""
+    gm = None if args.mixture is None else inp.load_mixture(args.mixture)
+    return settings(
+        gm,
+        quick=args.quick,
+        steps=args.steps,
+        seeds=args.seeds,
+        batch_size=args.batch_size,
+        capacities=args.capacities,
+        weightings=args.weightings,
+        checkpoints=args.checkpoints,
+        progress=not args.no_progress,
+    )
+
+
+def compute(s: Settings) -> Result:
+    """Train and evaluate every (seed, weighting, capacity) configuration (no I/O besides
+    the progress bar)."""
+    from .. import train as T
+
+    t0 = time.perf_counter()
+    res = T.sweep(
+        s.base,
+        weightings=list(s.weightings),
+        capacities=list(s.capacities),
+        seeds=list(s.seeds),
+        evaluation=s.evaluation,
+        progress=s.progress,
+    )
+    return Result(s, res, time.perf_counter() - t0)
+
+
+def _grid(a, shape):
+    """Configs are seed-major, then weighting, then capacity: to (W, C, S, ...)."""
+    a = np.asarray(a)
+    S, W, C = shape
+    return a.reshape(S, W, C, *a.shape[1:]).transpose(1, 2, 0, *range(3, a.ndim + 2))
+
+
+def write(result: Result, out) -> list[Path]:
+    """The four figures, three CSV tables and ``results.json`` into ``out``; their paths."""
     from .._io import save_figure, write_csv, write_json
     from ..plots import compare as P
 
-    budget = dict(QUICK if args.quick else FULL)
-    if args.steps is not None:
-        budget["steps"] = args.steps
-    if args.batch_size is not None:
-        budget["batch_size"] = args.batch_size
-    if args.checkpoints is not None:
-        budget["num_checkpoints"] = args.checkpoints
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
-    weightings, caps = list(args.weightings), list(args.capacities)
-    seeds = list(range(args.seeds))
-    if args.mixture is None:
-        gm = ring()
-    else:
-        if not Path(args.mixture).is_file():
-            raise ValueError(f"--mixture must be a JSON file, got {args.mixture!r} (not found)")
-        gm = from_json(Path(args.mixture))
-    base = T.TrainConfig(
-        mixture=gm, steps=budget["steps"], batch_size=budget["batch_size"], capacity=caps[0]
-    )
-    ev = T.EvalConfig(
-        num_checkpoints=budget["num_checkpoints"],
-        num_bins=budget["num_bins"],
-        fisher_points=budget["fisher_points"],
-        grad_points=budget["grad_points"],
-        ed_samples=budget["ed_samples"],
-        ode_steps=budget["ode_steps"],
-    )
-    t0 = time.perf_counter()
-    res = T.sweep(
-        base,
-        weightings=weightings,
-        capacities=caps,
-        seeds=seeds,
-        evaluation=ev,
-        progress=not args.no_progress,
-    )
-    wall = time.perf_counter() - t0
-
-    W, C, S = len(weightings), len(caps), len(seeds)
-    nck = len(res.checkpoint_steps)
-
-    def grid(a):  # configs are seed-major, then weighting, then capacity
-        a = np.asarray(a)
-        return a.reshape(S, W, C, *a.shape[1:]).transpose(1, 2, 0, *range(3, a.ndim + 2))
-
-    nparams = [res.configs[j]["num_params"] for j in range(C)]
-    ed = grid(res.energy_distance)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    s, res = result.settings, result.sweep
+    weightings, caps = list(s.weightings), list(s.capacities)
+    shape = (len(s.seeds), len(weightings), len(caps))
+    nparams = [res.configs[j]["num_params"] for j in range(len(caps))]
+    ed = _grid(res.energy_distance, shape)
     figs = {
         FIGURES[0]: P.energy_distance_curves(res.checkpoint_steps, ed, weightings, caps, nparams),
         FIGURES[1]: P.grad_std_per_sigma(
-            res.sigma_centers, grid(res.grad_std)[..., -1, :], weightings, caps
+            res.sigma_centers, _grid(res.grad_std, shape)[..., -1, :], weightings, caps
         ),
         FIGURES[2]: P.fisher_per_sigma(
             res.sigma_centers,
-            grid(res.fisher)[..., -1, :],
-            grid(res.fisher_se)[..., -1, :],
+            _grid(res.fisher, shape)[..., -1, :],
+            _grid(res.fisher_se, shape)[..., -1, :],
             weightings,
             caps,
         ),
         FIGURES[3]: P.capacity_ablation(
-            nparams, ed[..., -1], grid(res.fisher_total_sigma2)[..., -1], weightings
+            nparams, ed[..., -1], _grid(res.fisher_total_sigma2, shape)[..., -1], weightings
         ),
     }
-    for name, fig in figs.items():
-        save_figure(fig, out / name)
+    files = [save_figure(fig, out / name) for name, fig in figs.items()]
 
     tail = max(1, res.loss.shape[1] // 10)
-    rows = []
-    for i, c in enumerate(res.configs):
-        rows.append(
+    rows = [
+        [c["seed"], c["weighting"], c["capacity"], c["num_params"],
+         float(res.loss[i, -tail:].mean()), float(res.energy_distance[i, -1]),
+         float(res.fisher_total[i, -1]), float(res.fisher_total_se[i, -1]),
+         float(res.fisher_total_sigma2[i, -1]), float(res.fisher_total_sigma2_se[i, -1])]
+        for i, c in enumerate(res.configs)
+    ]  # fmt: skip
+    header = ["seed", "weighting", "capacity", "num_params", "final_loss", "energy_distance",
+              "fisher_total", "fisher_total_se", "fisher_total_sigma2",
+              "fisher_total_sigma2_se"]  # fmt: skip
+    files.append(write_csv(out / "summary.csv", header, rows))
+    files.append(
+        write_csv(
+            out / "energy_distance.csv",
+            ["seed", "weighting", "capacity", "step", "energy_distance"],
             [
-                c["seed"],
-                c["weighting"],
-                c["capacity"],
-                c["num_params"],
-                float(res.loss[i, -tail:].mean()),
-                float(res.energy_distance[i, -1]),
-                float(res.fisher_total[i, -1]),
-                float(res.fisher_total_se[i, -1]),
-                float(res.fisher_total_sigma2[i, -1]),
-                float(res.fisher_total_sigma2_se[i, -1]),
-            ]
+                [
+                    c["seed"],
+                    c["weighting"],
+                    c["capacity"],
+                    int(st),
+                    float(res.energy_distance[i, k]),
+                ]
+                for i, c in enumerate(res.configs)
+                for k, st in enumerate(res.checkpoint_steps)
+            ],
         )
-    header = [
-        "seed",
-        "weighting",
-        "capacity",
-        "num_params",
-        "final_loss",
-        "energy_distance",
-        "fisher_total",
-        "fisher_total_se",
-        "fisher_total_sigma2",
-        "fisher_total_sigma2_se",
-    ]
-    write_csv(out / "summary.csv", header, rows)
-    write_csv(
-        out / "energy_distance.csv",
-        ["seed", "weighting", "capacity", "step", "energy_distance"],
-        [
-            [c["seed"], c["weighting"], c["capacity"], int(s), float(res.energy_distance[i, k])]
-            for i, c in enumerate(res.configs)
-            for k, s in enumerate(res.checkpoint_steps)
-        ],
     )
-    write_csv(
-        out / "per_sigma.csv",
-        ["seed", "weighting", "capacity", "sigma", "grad_std", "fisher", "fisher_se"],
-        [
+    files.append(
+        write_csv(
+            out / "per_sigma.csv",
+            ["seed", "weighting", "capacity", "sigma", "grad_std", "fisher", "fisher_se"],
             [
-                c["seed"],
-                c["weighting"],
-                c["capacity"],
-                float(sig),
-                float(res.grad_std[i, -1, b]),
-                float(res.fisher[i, -1, b]),
-                float(res.fisher_se[i, -1, b]),
-            ]
-            for i, c in enumerate(res.configs)
-            for b, sig in enumerate(res.sigma_centers)
-        ],
+                [
+                    c["seed"],
+                    c["weighting"],
+                    c["capacity"],
+                    float(sig),
+                    float(res.grad_std[i, -1, b]),
+                    float(res.fisher[i, -1, b]),
+                    float(res.fisher_se[i, -1, b]),
+                ]
+                for i, c in enumerate(res.configs)
+                for b, sig in enumerate(res.sigma_centers)
+            ],  # fmt: skip
+        )
     )
-    write_json(
-        out / "results.json",
-        {
-            "settings": {
-                "mixture": gm.to_dict(),
-                "weightings": weightings,
-                "capacities": caps,
-                "quick": bool(args.quick),
-                **budget,
-                "schedule": "ve",
-                "sigma_min": base.sigma_min,
-                "sigma_max": float(base.build_schedule().sigma_max),
-                "optimizer": base.optimizer,
-                "learning_rate": base.learning_rate,
-                "parameterization": base.parameterization,
-                "noise_sampling": base.noise_sampling,
-                "eval_seed": ev.seed,
+    base, ev = s.base, s.evaluation
+    files.append(
+        write_json(
+            out / "results.json",
+            {
+                "settings": {
+                    "mixture": base.mixture.to_dict(),
+                    "weightings": weightings,
+                    "capacities": caps,
+                    "quick": s.quick,
+                    **s.budget,
+                    "schedule": "ve",
+                    "sigma_min": base.sigma_min,
+                    "sigma_max": float(base.build_schedule().sigma_max),
+                    "optimizer": base.optimizer,
+                    "learning_rate": base.learning_rate,
+                    "parameterization": base.parameterization,
+                    "noise_sampling": base.noise_sampling,
+                    "eval_seed": ev.seed,
+                },
+                "seeds": list(s.seeds),
+                "versions": versions("jax", "optax", "numpy", machine=True, devices=True),
+                "timings": {**res.timings, "wall_s": result.wall},
+                "configs": res.configs,
+                "checkpoint_steps": res.checkpoint_steps,
+                "sigma_centers": res.sigma_centers,
+                "lam_edges": res.lam_edges,
+                "energy_distance": res.energy_distance,
+                "grad_std": res.grad_std,
+                "fisher": res.fisher,
+                "fisher_se": res.fisher_se,
+                "fisher_total": res.fisher_total,
+                "fisher_total_se": res.fisher_total_se,
+                "fisher_total_sigma2": res.fisher_total_sigma2,
+                "fisher_total_sigma2_se": res.fisher_total_sigma2_se,
+                "loss_every_10_steps": res.loss[:, ::10],
+                "num_checkpoints": len(res.checkpoint_steps),
             },
-            "seeds": seeds,
-            "versions": versions("jax", "optax", "numpy", machine=True, devices=True),
-            "timings": {**res.timings, "wall_s": wall},
-            "configs": res.configs,
-            "checkpoint_steps": res.checkpoint_steps,
-            "sigma_centers": res.sigma_centers,
-            "lam_edges": res.lam_edges,
-            "energy_distance": res.energy_distance,
-            "grad_std": res.grad_std,
-            "fisher": res.fisher,
-            "fisher_se": res.fisher_se,
-            "fisher_total": res.fisher_total,
-            "fisher_total_se": res.fisher_total_se,
-            "fisher_total_sigma2": res.fisher_total_sigma2,
-            "fisher_total_sigma2_se": res.fisher_total_sigma2_se,
-            "loss_every_10_steps": res.loss[:, ::10],
-            "num_checkpoints": nck,
-        },
+        )
     )
-    print(
-        f"compare: {len(res.configs)} configurations, {budget['steps']} steps, "
-        f"wall {wall:.1f} s; wrote {len(FIGURES)} figures and {len(TABLES)} tables to {out}"
+    return files
+
+
+def summary(result: Result, out=None) -> str:
+    """One line: configurations, steps, wall time, what was written."""
+    where = f" to {out}" if out is not None else ""
+    return (
+        f"compare: {len(result.sweep.configs)} configurations, "
+        f"{result.settings.budget['steps']} steps, wall {result.wall:.1f} s; "
+        f"wrote {len(FIGURES)} figures and {len(TABLES)} tables{where}"
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the inputs, run the comparison, write every file under ``args.out``."""
+    s = settings_from_args(args)
+    out = inp.output_folder(args.out)
+    inp.create_folder(out)
+    result = compute(s)
+    write(result, out)
+    print(summary(result, out), flush=True)
     return 0

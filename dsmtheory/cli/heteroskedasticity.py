@@ -9,14 +9,22 @@ short table. FORMULAS.md §4: $R\sim D/\sigma^2$ as σ → 0, a log-log slope of
 from __future__ import annotations
 
 import argparse
-import math
-import sys
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _inputs as inp
 
 NAME = "heteroskedasticity"
 HELP = "Irreducible DSM variance R(sigma) against D/sigma^2 (log-log slope -2 at low noise)."
 
+#: the --method choices, passed to :func:`dsmtheory.variance.heteroskedasticity_curve`
 METHODS = ("rao_blackwell", "quadrature", "auto")
+#: the largest --num-sigmas and --num-samples
+MAX_SIGMAS = 10_000
+MAX_SAMPLES = 10_000_000
+FILES = ("heteroskedasticity.csv", "heteroskedasticity.png", "heteroskedasticity.json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,113 +48,200 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
 
 
-def _sigma_grid(args) -> list[float]:
-    lo, hi, n = args.sigma_min, args.sigma_max, args.num_sigmas
-    if not (math.isfinite(lo) and lo > 0):
-        raise ValueError(f"--sigma-min must be a finite number > 0, got {lo!r}")
-    if not (math.isfinite(hi) and hi > lo):
-        raise ValueError(f"--sigma-max must be finite and > --sigma-min ({lo!r}), got {hi!r}")
-    if args.process == "vp" and hi >= 1.0:
-        raise ValueError(
+class Settings(NamedTuple):
+    """The checked inputs of one run.
+
+    Attributes:
+        mixture: the :class:`~dsmtheory.GaussianMixture` analysed.
+        source: how the mixture was given (a file name or ``"ring()"``), for the outputs.
+        process: ``"ve"`` or ``"vp"``.
+        sigmas: the log-spaced noise levels, shape ``(num_sigmas,)``.
+        method: one of :data:`METHODS`.
+        num_samples: Rao–Blackwell samples per σ, or ``None`` for the library's default.
+        seed: the PRNG seed.
+    """
+
+    mixture: object
+    source: str
+    process: str
+    sigmas: np.ndarray
+    method: str
+    num_samples: int | None
+    seed: int
+
+
+class Result(NamedTuple):
+    """What :func:`compute` returns.
+
+    Attributes:
+        settings: the :class:`Settings` of the run.
+        curve: the :class:`~dsmtheory.variance.HeteroskedasticityCurve` (σ, α, λ, R,
+            stderr, D/σ², method).
+        slope: the least-squares log-log slope of R over the lowest decade of σ.
+        slope_range: ``(σ_first, σ_last)`` of that fit.
+    """
+
+    settings: Settings
+    curve: object
+    slope: float
+    slope_range: tuple[float, float]
+
+
+def settings(
+    mixture=None,
+    *,
+    source: str | None = None,
+    process: str = "ve",
+    sigma_min: float = 1e-3,
+    sigma_max: float = 10.0,
+    num_sigmas: int = 40,
+    method: str = "rao_blackwell",
+    num_samples: int | None = None,
+    seed: int = 0,
+) -> Settings:
+    """Check the inputs (UsageError naming the option) and build the σ grid."""
+    from .. import mixture as mix
+
+    process = inp.check_choice(process, "--process", ("ve", "vp"))
+    lo = inp.check_sigma(sigma_min, "--sigma-min")
+    hi = inp.check_sigma(sigma_max, "--sigma-max")
+    if not hi > lo:
+        raise inp.UsageError(f"--sigma-max must be > --sigma-min ({lo!r}), got {hi!r}")
+    if process == "vp" and hi >= 1.0:
+        raise inp.UsageError(
             f"--sigma-max must be < 1 for --process vp (alpha = sqrt(1 - sigma^2)), got {hi!r}"
         )
-    if n < 2:
-        raise ValueError(f"--num-sigmas must be >= 2, got {n!r}")
-    if args.num_samples is not None and args.num_samples < 2:
-        raise ValueError(f"--num-samples must be an integer >= 2, got {args.num_samples!r}")
-    import numpy as np
+    n = inp.check_int(num_sigmas, "--num-sigmas", minimum=2, maximum=MAX_SIGMAS)
+    method = inp.check_choice(method, "--method", METHODS)
+    if num_samples is not None:
+        num_samples = inp.check_int(num_samples, "--num-samples", minimum=2, maximum=MAX_SAMPLES)
+    seed = inp.check_seed(seed)
+    if mixture is None:
+        mixture, source = mix.ring(), "ring()"
+    if method == "quadrature" and mixture.dim > 2:
+        raise inp.UsageError(
+            f"--method quadrature needs a mixture of dimension <= 2, this one has "
+            f"D = {mixture.dim}; use rao_blackwell or auto"
+        )
+    return Settings(mixture, source or "mixture", process, np.geomspace(lo, hi, n), method,
+                    num_samples, seed)  # fmt: skip
 
-    return np.geomspace(lo, hi, n)
+
+def settings_from_args(args) -> Settings:
+    """:class:`Settings` from the parsed command line (the mixture file read here)."""
+    gm = None if args.mixture is None else inp.load_mixture(args.mixture)
+    return settings(
+        gm,
+        source=None if args.mixture is None else str(args.mixture),
+        process=args.process,
+        sigma_min=args.sigma_min,
+        sigma_max=args.sigma_max,
+        num_sigmas=args.num_sigmas,
+        method=args.method,
+        num_samples=args.num_samples,
+        seed=args.seed,
+    )
 
 
-def run(args) -> int:
-    """Compute the curve, write the three files, print a summary. Returns 0."""
+def compute(s: Settings) -> Result:
+    """R(σ) on the grid and its low-noise log-log slope (no I/O)."""
     import jax
-    import numpy as np
 
-    import dsmtheory
-
-    from .. import mixture as mix
-    from .._io import save_figure, write_csv, write_json
-    from ..plots.heteroskedasticity import heteroskedasticity_figure
     from ..variance import fit_loglog_slope, heteroskedasticity_curve
 
-    sigmas = _sigma_grid(args)
-    if args.mixture is None:
-        gm, source = mix.ring(), "ring()"
-    else:
-        gm, source = mix.from_json(args.mixture), str(args.mixture)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
-
     curve = heteroskedasticity_curve(
-        gm,
-        sigmas,
-        process=args.process,
-        method=args.method,
-        key=jax.random.PRNGKey(args.seed),
-        num_samples=args.num_samples,
+        s.mixture,
+        s.sigmas,
+        process=s.process,
+        method=s.method,
+        key=jax.random.PRNGKey(s.seed),
+        num_samples=s.num_samples,
     )
     low = curve.sigma <= 10.0 * curve.sigma[0] * (1 + 1e-12)
     if low.sum() < 2:
         low = np.arange(curve.sigma.size) < 2
     slope = fit_loglog_slope(curve.sigma[low], curve.R[low])
-    slope_range = (float(curve.sigma[low][0]), float(curve.sigma[low][-1]))
+    return Result(s, curve, slope, (float(curve.sigma[low][0]), float(curve.sigma[low][-1])))
 
+
+def write(result: Result, out) -> list[Path]:
+    """Write the CSV, the figure and the JSON into ``out``; returns their paths."""
+    import jax
+
+    import dsmtheory
+
+    from .._io import save_figure, write_csv, write_json
+    from ..plots.heteroskedasticity import heteroskedasticity_figure
+
+    out = Path(out)
+    s, curve = result.settings, result.curve
+    gm = s.mixture
     header = ["sigma", "alpha", "lam", "R", "stderr", "D_over_sigma2"]
-    rows = zip(
-        *(np.asarray(a, dtype=float).tolist() for a in curve[:6]),
-        strict=True,
-    )
-    write_csv(out / "heteroskedasticity.csv", header, rows)
+    rows = zip(*(np.asarray(a, dtype=float).tolist() for a in curve[:6]), strict=True)
+    files = [write_csv(out / FILES[0], header, rows)]
     fig = heteroskedasticity_figure(
         curve.sigma,
         curve.R,
         curve.stderr,
         curve.reference,
-        slope=slope,
-        slope_range=slope_range,
-        title=f"{source}, {args.process.upper()}, D = {gm.dim}, K = {gm.num_components}",
+        slope=result.slope,
+        slope_range=result.slope_range,
+        title=f"{s.source}, {s.process.upper()}, D = {gm.dim}, K = {gm.num_components}",
     )
-    save_figure(fig, out / "heteroskedasticity.png")
-    write_json(
-        out / "heteroskedasticity.json",
-        {
-            "command": NAME,
-            "settings": {
-                "mixture": source,
-                "process": args.process,
-                "sigma_min": args.sigma_min,
-                "sigma_max": args.sigma_max,
-                "num_sigmas": args.num_sigmas,
-                "method": curve.method,
-                "num_samples": args.num_samples,
-                "seed": args.seed,
-            },
-            "mixture": gm.to_dict(),
-            "low_sigma_slope": slope,
-            "slope_fit_range": list(slope_range),
-            "expected_slope": -2.0,
-            "versions": {
-                "dsmtheory": dsmtheory.__version__,
-                "jax": jax.__version__,
-                "numpy": np.__version__,
-            },
+    files.append(save_figure(fig, out / FILES[1]))
+    meta = {
+        "command": NAME,
+        "settings": {
+            "mixture": s.source,
+            "process": s.process,
+            "sigma_min": float(s.sigmas[0]),
+            "sigma_max": float(s.sigmas[-1]),
+            "num_sigmas": int(s.sigmas.size),
+            "method": curve.method,
+            "num_samples": s.num_samples,
+            "seed": s.seed,
         },
-    )
+        "mixture": gm.to_dict(),
+        "low_sigma_slope": result.slope,
+        "slope_fit_range": list(result.slope_range),
+        "expected_slope": -2.0,
+        "versions": {
+            "dsmtheory": dsmtheory.__version__,
+            "jax": jax.__version__,
+            "numpy": np.__version__,
+        },
+    }
+    files.append(write_json(out / FILES[2], meta))
+    return files
 
+
+def summary(result: Result, out=None) -> str:
+    """A short table of R against D/σ² and the fitted slope."""
+    s, curve = result.settings, result.curve
     n = curve.sigma.size
-    show = sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1})
-    print(f"heteroskedasticity: {source}, {args.process.upper()}, method {curve.method}")
-    print(f"{'sigma':>10} {'R':>14} {'stderr':>10} {'D/sigma^2':>14} {'R*sigma^2/D':>12}")
-    for i in show:
-        s, r, e, ref = curve.sigma[i], curve.R[i], curve.stderr[i], curve.reference[i]
-        print(f"{s:10.4g} {r:14.6g} {e:10.2g} {ref:14.6g} {r / ref:12.6f}")
-    print(
-        f"low-sigma log-log slope {slope:.4f} over sigma in "
-        f"[{slope_range[0]:.3g}, {slope_range[1]:.3g}] (expected -2)"
+    lines = [
+        f"heteroskedasticity: {s.source}, {s.process.upper()}, method {curve.method}",
+        f"{'sigma':>10} {'R':>14} {'stderr':>10} {'D/sigma^2':>14} {'R*sigma^2/D':>12}",
+    ]
+    for i in sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1}):
+        sg, r, e, ref = curve.sigma[i], curve.R[i], curve.stderr[i], curve.reference[i]
+        lines.append(f"{sg:10.4g} {r:14.6g} {e:10.2g} {ref:14.6g} {r / ref:12.6f}")
+    lo, hi = result.slope_range
+    lines.append(
+        f"low-sigma log-log slope {result.slope:.4f} over sigma in [{lo:.3g}, {hi:.3g}] "
+        "(expected -2)"
     )
-    print(f"wrote {out / 'heteroskedasticity.csv'}, .png, .json")
-    sys.stdout.flush()
+    if out is not None:
+        lines.append(f"wrote {Path(out) / FILES[0]}, .png, .json")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    """Check the inputs, compute, write the three files, print a summary. Returns 0."""
+    s = settings_from_args(args)
+    out = inp.output_folder(args.out)
+    inp.create_folder(out)
+    result = compute(s)
+    write(result, out)
+    print(summary(result, out), flush=True)
     return 0

@@ -25,11 +25,14 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _inputs as inp
+from ._errors import UsageError
 from ._meta import versions
 
 NAME = "optimal-c"
@@ -37,6 +40,20 @@ _REPORT_SIGMAS = (0.05, 0.1, 0.25, 1.0, 4.0, 10.0)
 HELP = "The variance-optimal c(t) in lambda(t) = c(t) sigma_t^2 on Gaussian mixtures."
 
 OVERLAYS = ("simple", "edm", "min_snr", "soft_min_snr")
+FILES = (
+    "c_star.csv",
+    "residual_variance.csv",
+    "sandwich.csv",
+    "importance_sampling.csv",
+    "optimal-c-star.png",
+    "optimal-heteroskedasticity.png",
+    "optimal-first-order.png",
+    "optimal-residual-variance.png",
+    "optimal-densities.png",
+    "criteria.json",
+)
+#: the largest mixture dimension the quadrature behind c* handles here
+MAX_DIM = 3
 SANDWICH_LAM = (-8.0, 10.0)  # λ range of the sandwich and IS analyses (truncates the schedule)
 
 
@@ -54,22 +71,149 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random features")
 
 
-def _mixtures(path, defaults=True):
+class Settings(NamedTuple):
+    """The checked inputs of one run.
+
+    Attributes:
+        mixtures: name -> :class:`~dsmtheory.GaussianMixture` (each of dimension <= 3); the
+            first one is shown in the single-mixture figures.
+        schedule: the schedule name (``--schedule``).
+        quick: coarser grids.
+        seed: seed of the random Fourier features of the sandwich model.
+    """
+
+    mixtures: dict
+    schedule: str
+    quick: bool
+    seed: int
+
+
+class Grids(NamedTuple):
+    """Grid sizes of a run (quick or full)."""
+
+    n_sigma: int
+    n_resid: int
+    n_lam_sandwich: int
+    n_lam_is: int
+    num_grid: int
+    iterations: int
+
+    @classmethod
+    def of(cls, quick: bool) -> Grids:
+        return cls(25, 8, 24, 201, 81, 1) if quick else cls(61, 16, 40, 401, 161, 2)
+
+
+class Result(NamedTuple):
+    """What :func:`compute` returns: every table row and curve of the figures.
+
+    Attributes:
+        settings: the :class:`Settings`.
+        schedule: the truncated :class:`~dsmtheory.schedules.Schedule` of the sandwich and
+            importance-sampling analyses, with ``lam_range`` its λ range.
+        c_star: :class:`CStarPart`.
+        residual: :class:`ResidualPart`.
+        sandwich: :class:`SandwichPart`.
+        importance: :class:`ImportancePart`.
+        criteria: the recommendation table written to ``criteria.json``.
+        timings: seconds per part.
+    """
+
+    settings: Settings
+    schedule: object
+    lam_range: tuple[float, float]
+    c_star: object
+    residual: object
+    sandwich: object
+    importance: object
+    criteria: dict
+    timings: dict
+
+
+class CStarPart(NamedTuple):
+    """c*(σ) on the plot grid: ``sigma``; per mixture ``c_star``, ``R`` = D/(σ²c*), the
+    first-order check (``s2j0`` = σ²J₀ against ``c_minus_1`` = c* − 1 for σ ≤ 0.3),
+    ``j0``; the equivalent c of each overlay (``overlays``, by label); the CSV ``rows``;
+    and the c* interpolation ``tables`` (one :class:`~dsmtheory.optimal.OptimalWeighting`
+    per mixture) that the sandwich and importance-sampling parts use."""
+
+    sigma: np.ndarray
+    c_star: dict
+    R: dict
+    s2j0: dict
+    c_minus_1: dict
+    j0: dict
+    overlays: dict
+    rows: list
+    tables: dict
+
+
+class ResidualPart(NamedTuple):
+    """Residual variance per noise level (P16): ``sigma``, the CSV ``rows`` and, for the
+    first mixture, ``raw`` and ``scale_free`` curves by weighting."""
+
+    sigma: np.ndarray
+    rows: list
+    raw: dict
+    scale_free: dict
+
+
+class SandwichPart(NamedTuple):
+    """Sandwich tr Var(θ̂) (criterion (d)): the CSV ``rows`` and, per mixture of D <= 2,
+    ``{"best": weighting, "trace_per_sample": {weighting: N tr Var}}``."""
+
+    rows: list
+    best: dict
+
+
+class ImportancePart(NamedTuple):
+    """Importance sampling (criterion (e), P11): the λ grid ``lam``, the CSV ``rows``, the
+    second moments relative to the bound per ``mixture/objective`` (``best``) and the
+    densities plotted for the first mixture (``densities``)."""
+
+    lam: np.ndarray
+    rows: list
+    best: dict
+    densities: dict
+
+
+def settings(
+    mixtures: dict | None = None,
+    *,
+    schedule: str = "ve",
+    quick: bool = False,
+    seed: int = 0,
+) -> Settings:
+    """Check the inputs (UsageError naming the option). ``mixtures=None`` = the defaults
+    (the 1-D bimodal and the 2-D ring)."""
+    from .. import schedules
+
+    if mixtures is None:
+        mixtures = default_mixtures()
+    if not mixtures:
+        raise UsageError("--no-defaults needs --mixture FILE")
+    for name, gm in mixtures.items():
+        if gm.dim > MAX_DIM:
+            raise UsageError(f"mixture {name} has dim {gm.dim}; optimal-c needs dim <= {MAX_DIM}")
+    if not isinstance(schedule, str) or schedule not in schedules.names():
+        raise UsageError(f"unknown --schedule {schedule!r}; known: {', '.join(schedules.names())}")
+    return Settings(dict(mixtures), schedule, bool(quick), inp.check_seed(seed))
+
+
+def default_mixtures() -> dict:
+    """The mixtures analysed by default: ``bimodal_1d`` and ``ring_2d``."""
     from .. import mixture
 
-    gms = {"bimodal_1d": mixture.bimodal_1d(), "ring_2d": mixture.ring()} if defaults else {}
-    if path is None and not defaults:
-        raise ValueError("--no-defaults needs --mixture FILE")
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ValueError(f"--mixture must be a JSON file, got {path!r} (not found)")
-        try:
-            gm = mixture.from_json(p)
-        except (OSError, KeyError) as exc:
-            raise ValueError(f"--mixture {path!r} could not be read: {exc}") from exc
-        gms[f"user_{p.stem}"] = gm
-    return gms
+    return {"bimodal_1d": mixture.bimodal_1d(), "ring_2d": mixture.ring()}
+
+
+def settings_from_args(args) -> Settings:
+    """:class:`Settings` from the parsed command line (the mixture file read here)."""
+    gms = {} if args.no_defaults else default_mixtures()
+    if args.mixture is None and args.no_defaults:
+        raise UsageError("--no-defaults needs --mixture FILE")
+    if args.mixture is not None:
+        gms[f"user_{Path(args.mixture).stem}"] = inp.load_mixture(args.mixture)
+    return settings(gms, schedule=args.schedule, quick=args.quick, seed=args.seed)
 
 
 def _plain(rows):
@@ -89,55 +233,30 @@ def _overlay_params(name, sd):
     }.get(name, {})
 
 
-def run(args) -> int:
-    """Compute everything, write the files, print a summary."""
-    from .. import optimal, sandwich, schedules, weightings
-    from .._io import save_figure, write_csv, write_json
-    from ..plots import optimal as plots
+def _nodes(quick: bool) -> dict:
+    return {1: 100, 2: 32, 3: 12} if quick else {1: 200, 2: 48, 3: 16}
 
-    t_start = time.perf_counter()
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder, got the file {out}")
-    if not isinstance(args.schedule, str) or args.schedule not in schedules.names():
-        raise ValueError(
-            f"unknown --schedule {args.schedule!r}; known: {', '.join(schedules.names())}"
-        )
-    base = schedules.get(args.schedule)
-    lo = max(SANDWICH_LAM[0], base.lam_min)
-    hi = min(SANDWICH_LAM[1], base.lam_max)
-    sched = schedules.get(args.schedule, lam_min=lo, lam_max=hi)
-    gms = _mixtures(args.mixture, not args.no_defaults)
-    first = next(iter(gms))  # the mixture shown in the single-mixture figures
-    timings = {}
 
-    # ---- c*(σ) and overlays -----------------------------------------------------------
-    t0 = time.perf_counter()
-    n_sig = 25 if args.quick else 61
-    sig = np.geomspace(1e-2, 1e2, n_sig)
+def _c_star_part(gms, grids, nodes, lam_range) -> CStarPart:
+    """c*(σ), R, the first-order check, the overlays and the interpolation tables."""
+    from .. import optimal
+
+    lo, hi = lam_range
+    sig = np.geomspace(1e-2, 1e2, grids.n_sigma)
     lam = -2.0 * np.log(sig)
-    cstar, overlays, resid, s2j0, cm1, j0s = {}, {}, {}, {}, {}, {}
-    rows = []
-    nodes = {1: 100, 2: 32, 3: 12} if args.quick else {1: 200, 2: 48, 3: 16}
-    tables = {}
+    part = CStarPart(sig, {}, {}, {}, {}, {}, {}, [], {})
     for name, gm in gms.items():
-        if gm.dim > 3:
-            raise ValueError(f"mixture {name} has dim {gm.dim}; optimal-c needs dim <= 3")
         c = np.asarray(optimal.c_star_curve(gm, sig, num_nodes=nodes[gm.dim]))
-        # one interpolation table per mixture for the sandwich and IS sections
-        tables[name] = optimal.OptimalWeighting(
-            gm,
-            lam_min=lo - 1.0,
-            lam_max=hi + 1.0,
-            num_grid=81 if args.quick else 161,
+        part.tables[name] = optimal.OptimalWeighting(
+            gm, lam_min=lo - 1.0, lam_max=hi + 1.0, num_grid=grids.num_grid,
             num_nodes=nodes[gm.dim],
-        )
-        cstar[name] = c
-        resid[name] = gm.dim / (sig**2 * c)
+        )  # fmt: skip
+        part.c_star[name] = c
+        part.R[name] = gm.dim / (sig**2 * c)
         j0 = optimal.small_noise_fisher(gm)
-        j0s[name] = j0
+        part.j0[name] = j0
         small = sig <= 0.3
-        s2j0[name], cm1[name] = sig[small] ** 2 * j0, c[small] - 1.0
+        part.s2j0[name], part.c_minus_1[name] = sig[small] ** 2 * j0, c[small] - 1.0
         sd = _data_std(gm)
         ov = {
             f"{w} ({name})": np.asarray(
@@ -145,22 +264,22 @@ def run(args) -> int:
             )
             for w in OVERLAYS
         }
-        overlays.update(ov)
-        for i in range(n_sig):
-            rows.append(
-                [name, sig[i], lam[i], c[i], resid[name][i], *[float(v[i]) for v in ov.values()]]
+        part.overlays.update(ov)
+        for i in range(sig.size):
+            part.rows.append(
+                [name, sig[i], lam[i], c[i], part.R[name][i], *[float(v[i]) for v in ov.values()]]
             )
-    header = ["mixture", "sigma", "lam", "c_star", "R", *[f"c_{w}" for w in OVERLAYS]]
-    write_csv(out / "c_star.csv", header, _plain(rows))
-    timings["c_star"] = time.perf_counter() - t0
+    return part
 
-    # ---- residual variance per noise level (P16) -------------------------------------
-    t0 = time.perf_counter()
-    sig_r = np.geomspace(0.03, 10.0, 8 if args.quick else 16)
-    rv_rows, rv_raw, rv_sf = [], {}, {}
+
+def _residual_part(gms, grids, nodes, first) -> ResidualPart:
+    """Residual variance per noise level (P16) for σ², c*, EDM, Min-SNR and W*."""
+    from .. import optimal
+
+    sig_r = np.geomspace(0.03, 10.0, grids.n_resid)
+    rows, raw, scale_free = [], {}, {}
     for name, gm in gms.items():
-        sd = _data_std(gm)
-        d = gm.dim
+        sd, d = _data_std(gm), gm.dim
         cs = np.asarray(optimal.c_star_curve(gm, sig_r, num_nodes=nodes[d]))
         r_ir = d / (sig_r**2 * cs)  # R = D / (σ² c*)
         lam_r = jnp.asarray(-2.0 * np.log(sig_r))
@@ -173,25 +292,22 @@ def run(args) -> int:
         for i, s in enumerate(sig_r):
             for wname, m in mult.items():
                 big_lam = s**2 * m[i]  # scalar score weight: raw = Λ² R / D, scale-free R / D
-                rv_rows.append([name, s, wname, big_lam**2 * r_ir[i] / d, big_lam, r_ir[i] / d])
+                rows.append([name, s, wname, big_lam**2 * r_ir[i] / d, big_lam, r_ir[i] / d])
             r = optimal.residual_variance(gm, 1.0, float(s), "matrix", num_nodes=nodes[d])
-            rv_rows.append([name, s, "matrix_W*", r.raw, r.mean_weight, r.scale_free])
-    for row in rv_rows:
+            rows.append([name, s, "matrix_W*", r.raw, r.mean_weight, r.scale_free])
+    for row in rows:
         if row[0] == first:
-            rv_raw.setdefault(row[2], []).append(row[3])
-            rv_sf.setdefault(row[2], []).append(row[5])
-    write_csv(
-        out / "residual_variance.csv",
-        ["mixture", "sigma", "weighting", "raw_per_dim", "mean_weight", "scale_free"],
-        _plain(rv_rows),
-    )
-    timings["residual_variance"] = time.perf_counter() - t0
+            raw.setdefault(row[2], []).append(row[3])
+            scale_free.setdefault(row[2], []).append(row[5])
+    return ResidualPart(sig_r, rows, raw, scale_free)
 
-    # ---- sandwich tr Var(θ̂) (criterion (d)) -----------------------------------------
-    t0 = time.perf_counter()
-    key = jax.random.PRNGKey(args.seed)
-    sw_rows, sw_best = [], {}
-    n_lam = 24 if args.quick else 40
+
+def _sandwich_part(gms, grids, sched, tables, seed) -> SandwichPart:
+    """tr Var(θ̂) of a small linear score model for each weighting (D <= 2 only)."""
+    from .. import sandwich, weightings
+
+    key = jax.random.PRNGKey(seed)
+    rows, best = [], {}
     for name, gm in gms.items():
         if gm.dim > 2:
             continue
@@ -206,30 +322,28 @@ def run(args) -> int:
             "min_snr": weightings.get("min_snr", gamma=5.0),
             "soft_min_snr": weightings.get("soft_min_snr", sigma_data=sd),
         }
-        sw_nodes = 48 if gm.dim == 1 else 10
+        nodes = 48 if gm.dim == 1 else 10
+        n_lam = grids.n_lam_sandwich
         cfns["a_over_b"] = sandwich.optimal_scalar_weight(
-            gm, model, sched, iterations=1 if args.quick else 2, num_lam=n_lam, num_nodes=sw_nodes
+            gm, model, sched, iterations=grids.iterations, num_lam=n_lam, num_nodes=nodes
         )
         traces = {}
         for wname, cf in cfns.items():
             res = sandwich.sandwich_variance(
-                gm, model, sched, cf, 1, num_lam=n_lam, num_nodes=sw_nodes
+                gm, model, sched, cf, 1, num_lam=n_lam, num_nodes=nodes
             )
             traces[wname] = res.trace
-            sw_rows.append([name, wname, res.trace, res.fisher_divergence])
-        best = min(traces, key=traces.get)
-        sw_best[name] = {"best": best, "trace_per_sample": traces}
-    write_csv(
-        out / "sandwich.csv",
-        ["mixture", "weighting", "trace_var_times_N", "fisher_divergence_of_theta_star"],
-        _plain(sw_rows),
-    )
-    timings["sandwich"] = time.perf_counter() - t0
+            rows.append([name, wname, res.trace, res.fisher_divergence])
+        best[name] = {"best": min(traces, key=traces.get), "trace_per_sample": traces}
+    return SandwichPart(rows, best)
 
-    # ---- importance sampling (criterion (e), P11) ------------------------------------
-    t0 = time.perf_counter()
-    lam_g = np.linspace(lo, hi, 201 if args.quick else 401)
-    is_rows, is_best, dens_plot = [], {}, None
+
+def _importance_part(gms, grids, sched, tables, lam_range, first) -> ImportancePart:
+    """Second moments of the importance-sampling densities against the Cauchy–Schwarz bound."""
+    from .. import optimal
+
+    lam_g = np.linspace(*lam_range, grids.n_lam_is)
+    rows, best, dens_plot = [], {}, None
     for name, gm in gms.items():
         cvals_star = np.asarray(tables[name](jnp.asarray(lam_g)))
         p_sched = np.asarray(sched.density(jnp.asarray(lam_g)))
@@ -240,61 +354,32 @@ def run(args) -> int:
             loss = m2 / 4.0  # per-λ expected score loss at θ*: R
             cmp = optimal.compare_densities(lam_g, w, m2, loss=loss, baseline=p_sched)
             for dname, v in cmp.second_moments.items():
-                is_rows.append([name, wname, dname, v, v / cmp.bound])
-            is_best[f"{name}/{wname}"] = {k: v / cmp.bound for k, v in cmp.second_moments.items()}
+                rows.append([name, wname, dname, v, v / cmp.bound])
+            best[f"{name}/{wname}"] = {k: v / cmp.bound for k, v in cmp.second_moments.items()}
             if name == first and wname == "sigma2":
                 dens_plot = cmp.densities
-    write_csv(
-        out / "importance_sampling.csv",
-        ["mixture", "objective", "density", "second_moment", "ratio_to_bound"],
-        _plain(is_rows),
-    )
-    timings["importance_sampling"] = time.perf_counter() - t0
+    return ImportancePart(lam_g, rows, best, dens_plot)
 
-    # ---- figures ----------------------------------------------------------------------
-    t0 = time.perf_counter()
-    figs = {
-        "optimal-c-star.png": plots.c_star_figure(
-            sig, cstar, {k: v for k, v in overlays.items() if f"({first})" in k}
-        ),
-        "optimal-heteroskedasticity.png": plots.heteroskedasticity_figure(
-            sig, resid, {k: g.dim for k, g in gms.items()}
-        ),
-        "optimal-first-order.png": plots.first_order_figure(s2j0, cm1),
-        "optimal-residual-variance.png": plots.residual_variance_figure(
-            sig_r,
-            {k: np.asarray(v) for k, v in rv_raw.items()},
-            {k: np.asarray(v) for k, v in rv_sf.items()},
-            title=f"{first}: weighted residual variance per noise level",
-        ),
-        "optimal-densities.png": plots.densities_figure(
-            lam_g, dens_plot, title=f"{first}, objective sigma^2, schedule {args.schedule}"
-        ),
+
+def _criteria(gms, j0s, nodes, sw_best, is_best) -> dict:
+    """The recommendation table of criteria.json (c* evaluated at the reported σ)."""
+    from .. import optimal
+
+    at = {
+        k: dict(
+            zip(
+                (f"{s:g}" for s in _REPORT_SIGMAS),
+                # evaluated at these sigma (VE), not interpolated from the plot grid
+                np.asarray(
+                    optimal.c_star_curve(gm, np.asarray(_REPORT_SIGMAS), num_nodes=nodes[gm.dim])
+                ).tolist(),
+                strict=True,
+            )
+        )
+        for k, gm in gms.items()
     }
-    for fname, fig in figs.items():
-        save_figure(fig, out / fname)
-    timings["figures"] = time.perf_counter() - t0
-
-    # ---- criteria table -----------------------------------------------------------------
-    criteria = {
-        "homoskedastic (c)": {
-            k: {
-                "c_star_at_sigma": dict(
-                    zip(
-                        (f"{s:g}" for s in _REPORT_SIGMAS),
-                        # evaluated at these sigma (VE), not interpolated from the plot grid
-                        np.asarray(
-                            optimal.c_star_curve(
-                                gms[k], np.asarray(_REPORT_SIGMAS), num_nodes=nodes[gms[k].dim]
-                            )
-                        ).tolist(),
-                        strict=True,
-                    )
-                ),
-                "J0": j0s[k],
-            }
-            for k in cstar
-        },
+    return {
+        "homoskedastic (c)": {k: {"c_star_at_sigma": at[k], "J0": j0s[k]} for k in gms},
         "sandwich (d)": sw_best,
         "importance_sampling (e)": is_best,
         "recommendation": {
@@ -307,39 +392,143 @@ def run(args) -> int:
             "(f) finite capacity": "judge by an end metric, not by variance",
         },
     }
-    timings["total"] = time.perf_counter() - t_start
-    write_json(
-        out / "criteria.json",
-        {
-            "command": "optimal-c",
-            "quick": bool(args.quick),
-            "seed": args.seed,
-            "schedule": {
-                "name": args.schedule,
-                "lam_min": lo,
-                "lam_max": hi,
-                "process": sched.process,
-            },
-            "mixtures": {k: g.to_dict() for k, g in gms.items()},
-            "criteria": criteria,
-            "versions": versions("jax", "numpy", "scipy", "matplotlib"),
-            "timings_s": timings,
-        },
-    )
 
-    # ---- summary ------------------------------------------------------------------------
-    print(
-        f"dsmtheory optimal-c: schedule {args.schedule} (lam in [{lo:.3g}, {hi:.3g}]), "
-        f"{len(gms)} mixtures, {timings['total']:.1f} s -> {out}"
+
+def compute(s: Settings) -> Result:
+    """Every part of the analysis (no I/O)."""
+    from .. import schedules
+
+    t_start = time.perf_counter()
+    base = schedules.get(s.schedule)
+    lo = max(SANDWICH_LAM[0], base.lam_min)
+    hi = min(SANDWICH_LAM[1], base.lam_max)
+    sched = schedules.get(s.schedule, lam_min=lo, lam_max=hi)
+    gms, grids, nodes = s.mixtures, Grids.of(s.quick), _nodes(s.quick)
+    first = next(iter(gms))  # the mixture shown in the single-mixture figures
+    timings = {}
+
+    t0 = time.perf_counter()
+    cs = _c_star_part(gms, grids, nodes, (lo, hi))
+    timings["c_star"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rv = _residual_part(gms, grids, nodes, first)
+    timings["residual_variance"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sw = _sandwich_part(gms, grids, sched, cs.tables, s.seed)
+    timings["sandwich"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    imp = _importance_part(gms, grids, sched, cs.tables, (lo, hi), first)
+    timings["importance_sampling"] = time.perf_counter() - t0
+    criteria = _criteria(gms, cs.j0, nodes, sw.best, imp.best)
+    timings["total"] = time.perf_counter() - t_start
+    return Result(s, sched, (lo, hi), cs, rv, sw, imp, criteria, timings)
+
+
+def _figures(result: Result) -> dict:
+    from ..plots import optimal as plots
+
+    s, cs, rv, imp = result.settings, result.c_star, result.residual, result.importance
+    first = next(iter(s.mixtures))
+    return {
+        "optimal-c-star.png": plots.c_star_figure(
+            cs.sigma, cs.c_star, {k: v for k, v in cs.overlays.items() if f"({first})" in k}
+        ),
+        "optimal-heteroskedasticity.png": plots.heteroskedasticity_figure(
+            cs.sigma, cs.R, {k: g.dim for k, g in s.mixtures.items()}
+        ),
+        "optimal-first-order.png": plots.first_order_figure(cs.s2j0, cs.c_minus_1),
+        "optimal-residual-variance.png": plots.residual_variance_figure(
+            rv.sigma,
+            {k: np.asarray(v) for k, v in rv.raw.items()},
+            {k: np.asarray(v) for k, v in rv.scale_free.items()},
+            title=f"{first}: weighted residual variance per noise level",
+        ),
+        "optimal-densities.png": plots.densities_figure(
+            imp.lam, imp.densities, title=f"{first}, objective sigma^2, schedule {s.schedule}"
+        ),
+    }
+
+
+def write(result: Result, out) -> list[Path]:
+    """The four tables, five figures and ``criteria.json`` into ``out``; their paths."""
+    from .._io import save_figure, write_csv, write_json
+
+    out = Path(out)
+    t0 = time.perf_counter()
+    files = [save_figure(fig, out / name) for name, fig in _figures(result).items()]
+    timings = {**result.timings, "figures": time.perf_counter() - t0}
+    timings["total"] = timings["total"] + timings["figures"]
+    header = ["mixture", "sigma", "lam", "c_star", "R", *[f"c_{w}" for w in OVERLAYS]]
+    files.append(write_csv(out / "c_star.csv", header, _plain(result.c_star.rows)))
+    files.append(
+        write_csv(
+            out / "residual_variance.csv",
+            ["mixture", "sigma", "weighting", "raw_per_dim", "mean_weight", "scale_free"],
+            _plain(result.residual.rows),
+        )
     )
-    for k in cstar:
-        exact = criteria["homoskedastic (c)"][k]["c_star_at_sigma"]
-        at = ", ".join(f"{s}: {exact[s]:.4f}" for s in ("0.1", "1", "10"))
-        print(f"  c*({k}) at sigma {at}; J0 = {j0s[k]:.4g}")
-    for k, v in sw_best.items():
+    files.append(
+        write_csv(
+            out / "sandwich.csv",
+            ["mixture", "weighting", "trace_var_times_N", "fisher_divergence_of_theta_star"],
+            _plain(result.sandwich.rows),
+        )
+    )
+    files.append(
+        write_csv(
+            out / "importance_sampling.csv",
+            ["mixture", "objective", "density", "second_moment", "ratio_to_bound"],
+            _plain(result.importance.rows),
+        )
+    )
+    s, (lo, hi) = result.settings, result.lam_range
+    meta = {
+        "command": "optimal-c",
+        "quick": s.quick,
+        "seed": s.seed,
+        "schedule": {
+            "name": s.schedule,
+            "lam_min": lo,
+            "lam_max": hi,
+            "process": result.schedule.process,
+        },  # fmt: skip
+        "mixtures": {k: g.to_dict() for k, g in s.mixtures.items()},
+        "criteria": result.criteria,
+        "versions": versions("jax", "numpy", "scipy", "matplotlib"),
+        "timings_s": timings,
+    }
+    files.append(write_json(out / "criteria.json", meta))
+    return files
+
+
+def summary(result: Result, out=None) -> str:
+    """c* at three σ, J₀, the sandwich traces and the IS ratios, a few lines."""
+    s, (lo, hi) = result.settings, result.lam_range
+    crit = result.criteria
+    where = f" -> {out}" if out is not None else ""
+    lines = [
+        f"dsmtheory optimal-c: schedule {s.schedule} (lam in [{lo:.3g}, {hi:.3g}]), "
+        f"{len(s.mixtures)} mixtures, {result.timings['total']:.1f} s{where}"
+    ]
+    for k in s.mixtures:
+        exact = crit["homoskedastic (c)"][k]["c_star_at_sigma"]
+        at = ", ".join(f"{x}: {exact[x]:.4f}" for x in ("0.1", "1", "10"))
+        lines.append(f"  c*({k}) at sigma {at}; J0 = {result.c_star.j0[k]:.4g}")
+    for k, v in result.sandwich.best.items():
         tr = ", ".join(f"{w} {t:.3g}" for w, t in v["trace_per_sample"].items())
-        print(f"  sandwich N*trVar ({k}): {tr}; best: {v['best']}")
-    for k, v in is_best.items():
+        lines.append(f"  sandwich N*trVar ({k}): {tr}; best: {v['best']}")
+    for k, v in result.importance.best.items():
         r = ", ".join(f"{d} {x:.3f}" for d, x in v.items())
-        print(f"  IS second moment / bound ({k}): {r}")
+        lines.append(f"  IS second moment / bound ({k}): {r}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    """Check the inputs, compute everything, write the files, print a summary."""
+    s = settings_from_args(args)
+    out = inp.output_folder(args.out)
+    inp.create_folder(out)
+    result = compute(s)
+    write(result, out)
+    print(summary(result, out), flush=True)
     return 0

@@ -1,22 +1,39 @@
 """The report of ``dsmtheory reproduce``: run named sections, each in its own folder, and
 write ``report.md`` and ``report.html`` with every figure and table.
 
-A section is one analysis (a subcommand run with its own arguments). Sections run one
-after another; each one's stdout is captured to ``<section>/stdout.txt``. A section that
-raises or returns a non-zero status is recorded as failed (traceback in
-``<section>/error.txt``) and the next section still runs. Ctrl-C stops the run: the
-finished sections keep their files and the report is written with the interrupted and
-unstarted sections marked. The report is rewritten (atomically) after every section, so
-even a hard kill leaves a readable report of what finished. Every file is written whole or
-not at all (:mod:`dsmtheory._io`).
+A section is one analysis (a command's ``compute`` and ``write``). Sections run one after
+another, each into a hidden staging folder ``.<section>.partial`` that replaces
+``<section>/`` only when the section has finished, so a section's folder never mixes two
+runs. Each one's stdout is captured to ``<section>/stdout.txt``. A section that raises or
+returns a non-zero status is recorded as failed (traceback in ``<section>/error.txt``) and
+the next section still runs.
+
+What the report shows is always true of the folder:
+
+* a section that finished (``ok``) shows its figures and tables;
+* a section that failed or was interrupted keeps only ``error.txt``/``stdout.txt``: its
+  partial outputs and those of earlier runs are removed, nothing is shown as current;
+* a section that did not start (after Ctrl-C), and a section folder of an earlier run that
+  this run does not include, keeps the earlier files with a ``STALE.md`` note; the report
+  says so and shows none of them.
+
+The report is written first (every section "not run"), then rewritten (atomically) after
+every section, so even a hard kill leaves a report that matches the files. Ctrl-C stops the
+run: the finished sections keep their files and the report marks the rest; a second Ctrl-C
+during that last write is held until it is done. Every file is written whole or not at all
+(:mod:`dsmtheory._io`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import html
 import io
+import json
+import os
+import shutil
 import sys
 import time
 import traceback
@@ -24,9 +41,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import _sigint
 from .._io import atomic_write_text
+from ._errors import UsageError
 
-__all__ = ["Section", "SectionResult", "run_sections", "render_markdown", "render_html"]
+__all__ = [
+    "MARKER",
+    "Section",
+    "SectionResult",
+    "check_report_folder",
+    "render_html",
+    "render_markdown",
+    "run_sections",
+    "write_report",
+]
+
+#: The file that marks a folder as a dsmtheory report folder (its section folders are ours).
+MARKER = ".dsmtheory-report"
+#: Files of a failed or interrupted section that are kept (the rest is removed).
+KEPT_ON_FAILURE = ("error.txt", "stdout.txt")
 
 #: At most this many rows of a CSV are shown in the report; the full file is linked.
 MAX_TABLE_ROWS = 12
@@ -55,7 +88,8 @@ class Section:
 @dataclass
 class SectionResult:
     """What happened to one section: ``status`` is ``ok``, ``failed``, ``interrupted`` or
-    ``not run``."""
+    ``not run``; ``stale`` says that ``<name>/`` holds files of an earlier run (marked by
+    ``STALE.md``), which the report does not show."""
 
     name: str
     title: str
@@ -66,6 +100,7 @@ class SectionResult:
     command: str = ""
     description: str = ""
     files: list[str] = field(default_factory=list)
+    stale: bool = False
 
 
 class _Tee(io.TextIOBase):
@@ -89,6 +124,115 @@ class _Tee(io.TextIOBase):
         return self._buf.getvalue()
 
 
+def check_report_folder(out_dir, names: Sequence[str], flag: str = "--out") -> None:
+    """Refuse an output folder that holds files of the names a report uses but that was not
+    written by ``dsmtheory reproduce`` (a report folder is marked by :data:`MARKER`, or,
+    from earlier versions, by a ``report.md`` that starts with ``# dsmtheory report``)."""
+    out = Path(out_dir)
+    try:
+        if not out.exists():
+            return
+        if not out.is_dir():
+            raise UsageError(f"{flag} must be a folder, got the file {str(out)!r}")
+        entries = set(os.listdir(out))
+        if not entries or MARKER in entries:
+            return
+        report = out / "report.md"
+        if report.is_file():
+            with open(report, encoding="utf-8", errors="replace") as fh:
+                if fh.read(64).startswith("# dsmtheory report"):
+                    return
+    except OSError as exc:
+        raise UsageError(f"{flag} {str(out)!r}: {exc.strerror}") from exc
+    ours = {"report.md", "report.html", "mixture.json", *names}
+    ours |= {f".{n}.partial" for n in names}
+    clash = sorted(entries & ours)
+    if clash:
+        raise UsageError(
+            f"{flag} {str(out)!r} holds {clash[0]!r}, which dsmtheory reproduce did not write; "
+            "choose an empty or new folder"
+        )
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _stale_note(started: str) -> str:
+    return (
+        "# Stale\n\nThe files in this folder are from an earlier run of `dsmtheory reproduce`. "
+        f"The run started {started} did not re-run this section, and its report does not "
+        "show these files.\n"
+    )
+
+
+def _promote(out_dir: Path, name: str, staging: Path, ok: bool) -> None:
+    """Move the staging folder into ``out_dir/name``; without ``ok`` keep only the logs."""
+    if not ok:
+        for p in staging.iterdir():
+            if p.name not in KEPT_ON_FAILURE:
+                _remove(p)
+    final, trash = out_dir / name, out_dir / f".{name}.old"
+    _remove(trash)
+    if final.exists() or final.is_symlink():
+        os.replace(final, trash)
+    os.replace(staging, final)
+    _remove(trash)
+
+
+def _start(out_dir, sections, results, header, inputs, others) -> None:
+    """Replace the previous report, record the inputs, mark earlier outputs stale."""
+    started = str(header.get("started", datetime.datetime.now().isoformat(timespec="seconds")))
+    for sec, res in zip(sections, results, strict=True):
+        _remove(out_dir / f".{sec.name}.partial")
+        res.stale = (out_dir / sec.name).exists()
+    write_report(out_dir, results, header)  # first: nothing of an earlier run stays shown
+    atomic_write_text(
+        out_dir / MARKER, json.dumps({"tool": "dsmtheory reproduce", "started": started}) + "\n"
+    )
+    for name, text in (inputs or {}).items():
+        if text is None:
+            _remove(out_dir / name)
+        else:
+            atomic_write_text(out_dir / name, text)
+    stale = [s.name for s, r in zip(sections, results, strict=True) if r.stale]
+    for name in [*stale, *(n for n in others if (out_dir / n).is_dir())]:
+        atomic_write_text(out_dir / name / "STALE.md", _stale_note(started))
+
+
+def _run_one(sec: Section, staging: Path, res: SectionResult, echo: bool) -> bool:
+    """Run one section into ``staging``; fill ``res``; return whether it was interrupted."""
+    staging.mkdir(parents=True)
+    tee = _Tee(sys.stdout if echo else None)
+    interrupted = False
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(tee):
+            status = sec.run(staging)
+        res.status = "ok" if not status else "failed"
+        if status:
+            res.error = f"exited with status {status}"
+    except KeyboardInterrupt:
+        res.status, interrupted = "interrupted", True
+    except SystemExit as exc:
+        res.status = "ok" if not exc.code else "failed"
+        if exc.code:
+            res.error = f"exited with status {exc.code}"
+    except Exception as exc:  # noqa: BLE001 - a failing section must not stop the others
+        if _sigint.received():  # Ctrl-C that surfaced as another error (e.g. ImportError)
+            res.status, interrupted = "interrupted", True
+        else:
+            res.status = "failed"
+            res.error = f"{type(exc).__name__}: {exc}"
+            atomic_write_text(staging / "error.txt", traceback.format_exc())
+    res.seconds = time.perf_counter() - t0
+    res.stdout = tee.getvalue()
+    return interrupted
+
+
 def run_sections(
     sections: Sequence[Section],
     out_dir: Path,
@@ -96,60 +240,55 @@ def run_sections(
     header: dict | None = None,
     echo: bool = True,
     log=None,
+    inputs: dict | None = None,
+    others: Sequence[str] = (),
 ) -> tuple[list[SectionResult], bool]:
     """Run ``sections`` in order into ``out_dir/<name>/`` and keep the report current.
 
     Args:
         sections: the sections to run.
-        out_dir: the report folder.
+        out_dir: the report folder (its section folders belong to the report).
         header: settings and versions shown at the top of the report.
         echo: pass each section's stdout through to the console as well.
         log: where progress lines go (default ``sys.stderr``).
+        inputs: files written at the top of ``out_dir`` when the run starts, name -> text
+            (``None`` removes a file of an earlier run), e.g. ``mixture.json``.
+        others: names of section folders of earlier runs that this run does not include:
+            marked stale if present.
 
     Returns:
         ``(results, interrupted)``.
     """
     log = sys.stderr if log is None else log
     out_dir = Path(out_dir)
+    header = dict(header or {})
     out_dir.mkdir(parents=True, exist_ok=True)
     results = [
         SectionResult(s.name, s.title, "not run", command=s.command, description=s.description)
         for s in sections
     ]
     interrupted = False
-    for i, (sec, res) in enumerate(zip(sections, results, strict=True)):
-        sec_dir = out_dir / sec.name
-        sec_dir.mkdir(parents=True, exist_ok=True)
-        print(f"[{i + 1}/{len(sections)}] {sec.title} ...", file=log, flush=True)
-        tee = _Tee(sys.stdout if echo else None)
-        t0 = time.perf_counter()
-        try:
-            with contextlib.redirect_stdout(tee):
-                status = sec.run(sec_dir)
-            res.status = "ok" if not status else "failed"
-            if status:
-                res.error = f"exited with status {status}"
-        except KeyboardInterrupt:
-            res.status = "interrupted"
-            interrupted = True
-        except SystemExit as exc:  # argparse inside a section
-            res.status = "ok" if not exc.code else "failed"
-            if exc.code:
-                res.error = f"exited with status {exc.code}"
-        except Exception as exc:  # a failing section must not stop the others
-            res.status = "failed"
-            res.error = f"{type(exc).__name__}: {exc}"
-            atomic_write_text(sec_dir / "error.txt", traceback.format_exc())
-        res.seconds = time.perf_counter() - t0
-        res.stdout = tee.getvalue()
-        if res.stdout:
-            atomic_write_text(sec_dir / "stdout.txt", res.stdout)
-        res.files = _section_files(out_dir, sec_dir)
-        print(f"    {res.status} in {res.seconds:.1f} s", file=log, flush=True)
-        write_report(out_dir, results, header or {})
-        if interrupted:
-            break
-    write_report(out_dir, results, header or {})
+    try:
+        with _sigint.deferred():
+            _start(out_dir, sections, results, header, inputs, others)
+        for i, (sec, res) in enumerate(zip(sections, results, strict=True)):
+            print(f"[{i + 1}/{len(sections)}] {sec.title} ...", file=log, flush=True)
+            staging = out_dir / f".{sec.name}.partial"
+            interrupted = _run_one(sec, staging, res, echo)
+            with _sigint.deferred(reraise=not interrupted):
+                if res.stdout:
+                    atomic_write_text(staging / "stdout.txt", res.stdout)
+                _promote(out_dir, sec.name, staging, res.status == "ok")
+                res.stale = False
+                res.files = _section_files(out_dir, out_dir / sec.name)
+                print(f"    {res.status} in {res.seconds:.1f} s", file=log, flush=True)
+                write_report(out_dir, results, header)
+            if interrupted:
+                break
+    except KeyboardInterrupt:  # between sections or during the bookkeeping
+        interrupted = True
+    with _sigint.deferred(reraise=False):
+        write_report(out_dir, results, header)
     return results, interrupted
 
 
@@ -168,13 +307,24 @@ def write_report(out_dir: Path, results: Sequence[SectionResult], header: dict) 
     atomic_write_text(out_dir / "report.html", render_html(out_dir, results, header))
 
 
+_STALE_TEXT = (
+    "The folder {name}/ holds files of an earlier run, marked stale ({name}/STALE.md); "
+    "they are not shown here."
+)
+
+
+def _shown(r, suffix: str) -> list[str]:
+    """The files of a finished section with this suffix (a section that did not finish
+    shows none: its outputs are removed)."""
+    return [f for f in r.files if f.endswith(suffix)] if r.status == "ok" else []
+
+
 def _csv_tables(r, out_dir: Path):
     """``(file, header, shown rows, "k of n rows")`` for each non-empty CSV of a section."""
-    for f in r.files:
-        if f.endswith(".csv"):
-            head, body, n = _read_csv(out_dir / f)
-            if head:
-                yield f, head, body, (f"{len(body)} of {n} rows" if n > len(body) else f"{n} rows")
+    for f in _shown(r, ".csv"):
+        head, body, n = _read_csv(out_dir / f)
+        if head:
+            yield f, head, body, (f"{len(body)} of {n} rows" if n > len(body) else f"{n} rows")
 
 
 def _read_csv(path: Path, max_rows: int = MAX_TABLE_ROWS):
@@ -225,12 +375,13 @@ def render_markdown(out_dir: Path, results: Sequence[SectionResult], header: dic
             lines += ["", f"Command: `{r.command}`"]
         if r.error:
             lines += ["", "```", r.error, "```"]
+        if r.stale:
+            lines += ["", _STALE_TEXT.format(name=r.name)]
         if r.stdout.strip():
             lines += ["", "<details><summary>output</summary>", "", "```"]
             lines += [r.stdout.rstrip(), "```", "", "</details>"]
-        for f in r.files:
-            if f.endswith(".png"):
-                lines += ["", f"![{f}]({f})"]
+        for f in _shown(r, ".png"):
+            lines += ["", f"![{f}]({f})"]
         for f, head, body, shown in _csv_tables(r, out_dir):
             lines += ["", f"Table [`{f}`]({f}) ({shown}):", ""]
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -270,11 +421,12 @@ def render_html(out_dir: Path, results: Sequence[SectionResult], header: dict) -
             parts.append(f"<p>Command: <code>{e(r.command)}</code></p>")
         if r.error:
             parts.append(f"<pre>{e(r.error)}</pre>")
+        if r.stale:
+            parts.append(f"<p>{e(_STALE_TEXT.format(name=r.name))}</p>")
         if r.stdout.strip():
             parts.append(f"<details><summary>output</summary><pre>{e(r.stdout)}</pre></details>")
-        for f in r.files:
-            if f.endswith(".png"):
-                parts.append(f"<p><img src='{e(f)}' alt='{e(f)}'></p>")
+        for f in _shown(r, ".png"):
+            parts.append(f"<p><img src='{e(f)}' alt='{e(f)}'></p>")
         for f, head, body, shown in _csv_tables(r, out_dir):
             parts.append(f"<p>Table <a href='{e(f)}'>{e(f)}</a> ({shown}):</p><table>")
             parts.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")

@@ -6,28 +6,35 @@ importance-sampling and sandwich comparisons (``optimal-c``), the lower-variance
 and the training comparison (``compare``); then writes ``report.md`` and ``report.html``
 with every figure and table, the settings, the versions and the time each part took.
 
+The data flow is direct: the config (:mod:`dsmtheory.cli.config`) becomes each command's
+``Settings`` through that command's own ``settings(...)`` (:func:`plan`), all of them
+checked before anything runs, so a bad value is one line and exit status 2 up front; each
+section then calls its command's ``compute`` and ``write`` (no command line is rebuilt).
+
 A failing section is reported (and makes the exit status 1) while the rest still runs;
-Ctrl-C keeps the finished sections, writes the report and exits with status 130.
+Ctrl-C keeps the finished sections, writes the report and exits with status 130. What a
+report shows is always true of its folder (see :mod:`dsmtheory.cli.report`).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
-from .._io import atomic_write_text
+from . import _inputs as inp
+from ._errors import UsageError
 from ._meta import versions
 from .config import SECTION_NAMES, ReproduceConfig, load_config
-from .report import Section, run_sections
+from .report import Section, check_report_folder, run_sections
 
 NAME = "reproduce"
 HELP = "run the whole analysis (proofs, variance, optimal c(t), training) and write a report"
 
-# section name -> (module under dsmtheory.commands, report title, description)
-_SECTIONS = {
+#: section name -> (module under dsmtheory.cli, report title, description)
+SECTIONS = {
     "prove": (
         "prove",
         "Symbolic proofs of the propositions",
@@ -65,18 +72,149 @@ _SECTIONS = {
         "exact Fisher divergence to the true score.",
     ),
 }
+#: --num-sigmas of the heteroskedasticity section under --quick (unless the config sets it)
+QUICK_NUM_SIGMAS = 20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, type=Path, help="report folder")
+    """Options of ``dsmtheory reproduce``."""
+    p.add_argument("--out", required=True, help="report folder")
     p.add_argument("--quick", action="store_true", help="small budgets (a few minutes on 2 cores)")
-    p.add_argument("--config", type=Path, help="TOML or JSON settings (see dsmtheory.cli.config)")
+    p.add_argument("--config", help="TOML or JSON settings (see dsmtheory.cli.config)")
     p.add_argument(
         "--only",
         action="append",
         choices=SECTION_NAMES,
         help="run only this section (repeatable)",
     )
+
+
+class SectionPlan(NamedTuple):
+    """One section of the report, ready to run.
+
+    Attributes:
+        name: the section (a :data:`~dsmtheory.cli.config.SECTION_NAMES` entry).
+        module: the command module whose ``compute``/``write``/``summary`` it calls.
+        settings: that command's checked ``Settings`` (for ``prove``: the derivation names,
+            ``None`` = all).
+        command: the equivalent command line, shown in the report.
+    """
+
+    name: str
+    module: object
+    settings: object
+    command: str
+
+
+class Plan(NamedTuple):
+    """A checked ``reproduce`` run: the folder, the config and the sections in order."""
+
+    out: Path
+    quick: bool
+    config: ReproduceConfig
+    sections: tuple[SectionPlan, ...]
+
+
+def _module(name: str):
+    import importlib
+
+    return importlib.import_module(f"{__package__}.{SECTIONS[name][0]}")
+
+
+def _command(name: str, *parts) -> str:
+    """The equivalent command line of a section, for the report."""
+    words = [f"dsmtheory {name}", "--out", f"<out>/{name}"]
+    for part in parts:
+        if isinstance(part, tuple):
+            flag, value = part
+            if value is not None:
+                words += [flag, *(map(str, value) if isinstance(value, list | tuple) else [value])]
+        elif part:
+            words.append(part)
+    return " ".join(str(w) for w in words)
+
+
+def _section_settings(name: str, cfg: ReproduceConfig, quick: bool):
+    """``(settings, command)`` of one section from the config; a UsageError names the
+    section."""
+    mod = _module(name)
+    gm = cfg.mixture
+    mix_flag = ("--mixture", None if gm is None else "<out>/mixture.json")
+    if name == "prove":
+        return mod.settings(None), "dsmtheory prove"
+    if name == "weightings":
+        return mod.settings(), _command(name)
+    if name == "heteroskedasticity":
+        n = cfg.num_sigmas if cfg.num_sigmas is not None else (QUICK_NUM_SIGMAS if quick else None)
+        kw = {k: v for k, v in (("sigma_min", cfg.sigma_min), ("sigma_max", cfg.sigma_max),
+                                ("num_sigmas", n)) if v is not None}  # fmt: skip
+        s = mod.settings(gm, source=cfg.mixture_label, process=cfg.process, seed=cfg.seed, **kw)
+        cmd = _command(name, mix_flag, ("--process", cfg.process),
+                       ("--sigma-min", cfg.sigma_min), ("--sigma-max", cfg.sigma_max),
+                       ("--num-sigmas", n), ("--seed", cfg.seed))  # fmt: skip
+        return s, cmd
+    if name == "optimal-c":
+        gms = mod.default_mixtures()
+        if gm is not None:
+            gms["user_mixture"] = gm
+        s = mod.settings(gms, schedule=cfg.schedule or "ve", quick=quick, seed=cfg.seed)
+        cmd = _command(name, "--quick" if quick else "", mix_flag,
+                       ("--schedule", cfg.schedule), ("--seed", cfg.seed))  # fmt: skip
+        return s, cmd
+    if name == "targets":
+        s = mod.settings(gm, mixture_source=cfg.mixture_label if gm is not None else None,
+                         process=cfg.process, quick=quick, seed=cfg.seed)  # fmt: skip
+        cmd = _command(name, "--quick" if quick else "", mix_flag, ("--process", cfg.process),
+                       ("--seed", cfg.seed))  # fmt: skip
+        return s, cmd
+    if name == "compare":
+        kw = {k: v for k, v in (("steps", cfg.steps), ("seeds", cfg.seeds),
+                                ("batch_size", cfg.batch_size), ("capacities", cfg.capacities),
+                                ("weightings", cfg.weightings)) if v is not None}  # fmt: skip
+        s = mod.settings(gm, quick=quick, **kw)
+        cmd = _command(name, "--quick" if quick else "", mix_flag, ("--steps", cfg.steps),
+                       ("--seeds", cfg.seeds), ("--batch-size", cfg.batch_size),
+                       ("--capacities", cfg.capacities),
+                       ("--weightings", cfg.weightings))  # fmt: skip
+        return s, cmd
+    raise UsageError(f"unknown section {name!r}; known: {', '.join(SECTION_NAMES)}")
+
+
+def plan(cfg: ReproduceConfig, out, *, quick: bool = False) -> Plan:
+    """Check every section's settings before anything runs (UsageError naming the section)."""
+    sections = []
+    for name in cfg.sections:
+        try:
+            s, cmd = _section_settings(name, cfg, quick)
+        except ValueError as exc:
+            raise UsageError(f"section {name}: {exc}") from exc
+        sections.append(SectionPlan(name, _module(name), s, cmd))
+    return Plan(Path(out), bool(quick), cfg, tuple(sections))
+
+
+def settings_from_args(args) -> Plan:
+    """The :class:`Plan` of the parsed command line: config read, folder and every section
+    checked."""
+    out = inp.output_folder(args.out)
+    cfg = load_config(args.config) if args.config is not None else ReproduceConfig()
+    if args.only:
+        cfg = cfg.with_(sections=tuple(s for s in SECTION_NAMES if s in args.only))
+    check_report_folder(out, SECTION_NAMES)
+    return plan(cfg, out, quick=args.quick)
+
+
+def _runner(sp: SectionPlan):
+    """``run(staging_dir) -> status`` of one section: compute, write, print the summary."""
+
+    def run_it(out_dir: Path) -> int:
+        mod = sp.module
+        result = mod.compute(sp.settings)
+        mod.write(result, out_dir)
+        print(mod.summary(result, out_dir.parent / sp.name))
+        exit_code = getattr(mod, "exit_code", None)
+        return exit_code(result) if exit_code is not None else 0
+
+    return run_it
 
 
 def _versions() -> dict:
@@ -96,119 +234,15 @@ def _versions() -> dict:
     return out
 
 
-def _options(sub_parser: argparse.ArgumentParser) -> set[str]:
-    return {s for a in sub_parser._actions for s in a.option_strings}
+def execute(p: Plan) -> int:
+    """Run the sections of ``p`` into its folder and write the report: 0 if every section
+    is ok, 1 if one failed, 130 after Ctrl-C."""
+    from ..mixture import to_json
 
-
-def _prove_section(title: str, description: str) -> Section:
-    """The proofs, with their results also written as CSV and JSON for the report."""
-
-    def run_it(out_dir: Path) -> int:
-        from .. import derivations
-        from .._io import write_csv, write_json
-        from .prove import format_table
-
-        results = derivations.run()
-        print(format_table(results))
-        rows = [
-            [r.name, r.title, r.kind, "holds" if r.holds else "FAILS", round(r.seconds, 3)]
-            for r in results
-        ]
-        write_csv(out_dir / "prove.csv", ["derivation", "title", "kind", "result", "seconds"], rows)
-        write_json(out_dir / "prove.json", [r._asdict() for r in results])
-        return 0 if all(r.holds for r in results) else 1
-
-    return Section("prove", title, run_it, command="dsmtheory prove", description=description)
-
-
-def _make_section(name: str, cfg: ReproduceConfig, quick: bool, mixture_file: Path | None):
-    mod_name, title, description = _SECTIONS[name]
-    if name == "prove":
-        return _prove_section(title, description)
-    try:
-        mod = importlib.import_module(f"dsmtheory.cli.{mod_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"dsmtheory.cli.{mod_name}":
-            raise
-
-        def missing(_out: Path) -> int:
-            raise RuntimeError(f"the {name!r} analysis is not available in this installation")
-
-        return Section(name, title, missing, description=description)
-
-    parser = argparse.ArgumentParser(prog=f"dsmtheory {mod.NAME}")
-    mod.add_arguments(parser)
-    opts = _options(parser)
-
-    def build_argv(out_dir: Path) -> list[str]:
-        argv: list[str] = []
-        if "--out" in opts:
-            argv += ["--out", str(out_dir)]
-        if quick and "--quick" in opts:
-            argv.append("--quick")
-        if mixture_file is not None and "--mixture" in opts:
-            argv += ["--mixture", str(mixture_file)]
-        if "--seed" in opts:
-            argv += ["--seed", str(cfg.seed)]
-        if name == "heteroskedasticity":
-            if "--process" in opts:
-                argv += ["--process", cfg.process]
-            for flag, val in (
-                ("--sigma-min", cfg.sigma_min),
-                ("--sigma-max", cfg.sigma_max),
-                ("--num-sigmas", cfg.num_sigmas),
-            ):
-                if val is not None and flag in opts:
-                    argv += [flag, str(val)]
-            if quick and cfg.num_sigmas is None and "--num-sigmas" in opts:
-                argv += ["--num-sigmas", "20"]
-        if name == "targets" and "--process" in opts:
-            argv += ["--process", cfg.process]
-        if name == "optimal-c" and cfg.schedule and "--schedule" in opts:
-            argv += ["--schedule", cfg.schedule]
-        if name == "compare":
-            if cfg.steps is not None and "--steps" in opts:
-                argv += ["--steps", str(cfg.steps)]
-            if cfg.seeds is not None and "--seeds" in opts:
-                argv += ["--seeds", str(cfg.seeds)]
-            if cfg.batch_size is not None and "--batch-size" in opts:
-                argv += ["--batch-size", str(cfg.batch_size)]
-            if cfg.capacities is not None and "--capacities" in opts:
-                argv += ["--capacities", *(str(c) for c in cfg.capacities)]
-            if cfg.weightings is not None and "--weightings" in opts:
-                argv += ["--weightings", *cfg.weightings]
-        return argv
-
-    def run_it(out_dir: Path) -> int:
-        args = parser.parse_args(build_argv(out_dir))
-        return int(mod.run(args) or 0)
-
-    shown = " ".join(build_argv(Path("<out>") / name))
-    return Section(
-        name,
-        title,
-        run_it,
-        command=f"dsmtheory {mod.NAME} {shown}".strip(),
-        description=description,
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config) if args.config else ReproduceConfig()
-    if args.only:
-        cfg = cfg.with_(sections=tuple(s for s in SECTION_NAMES if s in args.only))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    mixture_file = None
-    if cfg.mixture is not None:
-        from ..mixture import to_json
-
-        mixture_file = out / "mixture.json"
-        atomic_write_text(mixture_file, to_json(cfg.mixture) + "\n")
-    sections = [_make_section(n, cfg, args.quick, mixture_file) for n in cfg.sections]
+    cfg = p.config
     header = {
         "started": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "mode": "quick" if args.quick else "full",
+        "mode": "quick" if p.quick else "full",
         "config": cfg.source,
         "mixture": cfg.mixture_label,
         "process": cfg.process,
@@ -216,13 +250,32 @@ def run(args: argparse.Namespace) -> int:
         "seed": cfg.seed,
     }
     header.update({f"version {k}": v for k, v in _versions().items()})
-    results, interrupted = run_sections(sections, out, header=header)
-    failed = [r.name for r in results if r.status == "failed"]
-    print(f"report: {out / 'report.md'} and {out / 'report.html'}")
+    sections = [
+        Section(sp.name, SECTIONS[sp.name][1], _runner(sp), command=sp.command,
+                description=SECTIONS[sp.name][2])
+        for sp in p.sections
+    ]  # fmt: skip
+    inputs = {"mixture.json": None if cfg.mixture is None else to_json(cfg.mixture) + "\n"}
+    others = [n for n in SECTION_NAMES if n not in cfg.sections]
+    inp.create_folder(p.out)
+    results, interrupted = run_sections(
+        sections, p.out, header=header, inputs=inputs, others=others
+    )
+    print(f"report: {p.out / 'report.md'} and {p.out / 'report.html'}", flush=True)
     if interrupted:
-        print("interrupted: the finished sections are kept", file=sys.stderr)
+        print("dsmtheory reproduce: interrupted; the finished sections are kept", file=sys.stderr)
         return 130
+    failed = [r.name for r in results if r.status == "failed"]
     if failed:
-        print(f"failed sections: {', '.join(failed)}", file=sys.stderr)
+        print(
+            f"dsmtheory reproduce: failed sections: {', '.join(failed)} "
+            f"(see {p.out / 'report.md'} and each one's error.txt)",
+            file=sys.stderr,
+        )
         return 1
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything, then run the sections and write the report."""
+    return execute(settings_from_args(args))

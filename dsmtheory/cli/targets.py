@@ -12,18 +12,21 @@ On a log-SNR grid (VP by default, ``--process ve`` for VE) and the 2-D ring of 8
 
 Writes ``targets.csv`` (one row per λ), ``targets.json`` (settings, versions, headline
 numbers, timings) and ``targets-heteroskedasticity.png``, ``targets-tsm.png``,
-``targets-iwsm.png``. Every file is written whole or not at all.
+``targets-iwsm.png`` (only for D <= 2; a figure of an earlier run in the folder is removed
+otherwise). Every file is written whole or not at all.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
+from . import _inputs as inp
+from ._errors import UsageError
 from ._meta import versions
 
 NAME = "targets"
@@ -70,13 +73,54 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
 
 
-def _read_mixture(path, flag):
-    from .. import mixture
+#: Relative accuracy of the inputs of V(kappa*) at the crossing (J0 from a trapezoid grid,
+#: about 1e-7 relative in the tests; R1 by quadrature, about 1e-10): a V below this times
+#: the size of its terms is zero within accuracy, and the gain R1 / V is reported unbounded.
+MIX_GAIN_RTOL = 1e-6
 
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{flag} must be a JSON file, got {path!r} (not found)")
-    return mixture.from_json(p)
+
+class Settings(NamedTuple):
+    """The checked inputs of one run.
+
+    Attributes:
+        mixture: the :class:`~dsmtheory.GaussianMixture` analysed.
+        mixture_source: how it was given (file name or the default's constructor).
+        proposal: the IWSM proposal mixture (same dimension).
+        proposal_source: how the proposal was given.
+        process: ``"ve"`` or ``"vp"``.
+        quick: coarser grids and fewer samples.
+        seed: the PRNG seed.
+    """
+
+    mixture: object
+    mixture_source: str
+    proposal: object
+    proposal_source: str
+    process: str
+    quick: bool
+    seed: int
+
+
+class Result(NamedTuple):
+    """What :func:`compute` returns.
+
+    Attributes:
+        settings: the :class:`Settings`.
+        table: one row per λ, the columns of :data:`COLUMNS`, shape ``(n_lam, len(COLUMNS))``.
+        lam: the log-SNR grid.
+        do_iwsm: whether the IWSM columns were computed (D <= 2).
+        summary: the headline numbers written to ``targets.json``.
+        settings_record: the settings as written to ``targets.json``.
+        timings: seconds per part.
+    """
+
+    settings: Settings
+    table: np.ndarray
+    lam: np.ndarray
+    do_iwsm: bool
+    summary: dict
+    settings_record: dict
+    timings: dict
 
 
 def _half_proposal(gm):
@@ -90,34 +134,88 @@ def _half_proposal(gm):
     return GaussianMixture(w / w.sum(), np.asarray(gm.means)[idx], np.asarray(gm.covs)[idx])
 
 
-def _mix_gain_at(gm, lam_x, process, fisher_trace_0, key, n_rb):
+def settings(
+    mixture=None,
+    *,
+    mixture_source: str | None = None,
+    proposal=None,
+    proposal_source: str | None = None,
+    process: str = "vp",
+    quick: bool = False,
+    seed: int = 0,
+) -> Settings:
+    """Check the inputs (UsageError naming the option); the default proposal is every
+    other component of the mixture."""
+    from .. import mixture as mix
+    from .. import schedules
+
+    process = inp.check_choice(process, "--process", schedules.PROCESSES)
+    seed = inp.check_seed(seed)
+    if mixture is None:
+        mixture, mixture_source = mix.ring(), "ring(num_modes=8, radius=2, std=0.25)"
+    if proposal is None:
+        proposal, proposal_source = _half_proposal(mixture), "every other component of the mixture"
+    elif proposal.dim != mixture.dim:
+        raise UsageError(
+            f"--proposal must have the mixture's dimension {mixture.dim}, got {proposal.dim}"
+        )
+    return Settings(mixture, mixture_source or "mixture", proposal,
+                    proposal_source or "proposal", process, bool(quick), seed)  # fmt: skip
+
+
+def settings_from_args(args) -> Settings:
+    """:class:`Settings` from the parsed command line (the mixture files read here)."""
+    gm = None if args.mixture is None else inp.load_mixture(args.mixture, "--mixture")
+    prop = None if args.proposal is None else inp.load_mixture(args.proposal, "--proposal")
+    return settings(
+        gm,
+        mixture_source=args.mixture,
+        proposal=prop,
+        proposal_source=args.proposal,
+        process=args.process,
+        quick=args.quick,
+        seed=args.seed,
+    )
+
+
+def _mix_gain_at(gm, lam_x, process, i0, key, n_rb):
     """R1 / V(kappa*) evaluated at lam_x itself (not interpolated from the lam grid, on
     which the ratio is too sharply peaked to interpolate). V(kappa*) by its closed form
     with tr I_t = D/sigma^2 - R1; R1 by quadrature for D <= 2 (the gain amplifies the
     relative error of R1 by R1/V, about 10 here, too much for a Monte Carlo R1), else by
-    Rao-Blackwellization with 16x the per-level sample count."""
+    Rao-Blackwellization with 16x the per-level sample count.
+
+    Returns ``(gain, note)``: ``gain`` is ``None`` when V(kappa*) is zero within the
+    accuracy of its inputs (isotropic Gaussian data, where the optimal mix is exact and
+    V(kappa*) = 0; derived in docs/targets.md), with ``note`` saying so."""
     from .. import schedules
     from .. import targets as T
     from ..variance import irreducible_variance
 
     a, s = (float(v) for v in schedules.alpha_sigma(lam_x, process))
     if gm.dim <= 2:
-        r1 = float(irreducible_variance(gm, a, s, method="quadrature").value)
+        est = irreducible_variance(gm, a, s, method="quadrature")
     else:
-        r1 = float(
-            irreducible_variance(
-                gm, a, s, key=jax.random.fold_in(key, 7), num_samples=16 * n_rb
-            ).value
-        )
+        est = irreducible_variance(gm, a, s, key=jax.random.fold_in(key, 7), num_samples=16 * n_rb)
+    r1, r1_se = float(est.value), float(est.stderr)
     tr_it = gm.dim / s**2 - r1
-    kap = float(T.kappa_star(lam_x, fisher_trace_0, gm.dim))
-    v_mix = float(T.mix_variance(kap, a, s, fisher_trace_0, tr_it, gm.dim))
-    return r1 / v_mix
+    kap = float(T.kappa_star(lam_x, i0.value, gm.dim))
+    v_mix = float(T.mix_variance(kap, a, s, i0.value, tr_it, gm.dim))
+    # the size of the terms that cancel in V, and the error V inherits from tr I0 and R1
+    scale = kap**2 * i0.value / a**2 + (1 - kap) ** 2 * gm.dim / s**2
+    err = MIX_GAIN_RTOL * scale + 4.0 * (kap**2 * float(i0.stderr) / a**2 + r1_se)
+    if v_mix <= err:
+        return None, (
+            f"V(kappa*) = {v_mix:.3g}, zero within the accuracy of its inputs (+-{err:.2g}): "
+            "the optimal mix is (nearly) exact here, as for isotropic Gaussian data"
+        )
+    return r1 / v_mix, ""
 
 
 def _crossing(lam, a, b):
     """λ where log a − log b changes sign (linear interpolation), or NaN."""
-    d = np.log(a) - np.log(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.log(a) - np.log(b)
     idx = np.nonzero(np.sign(d[:-1]) != np.sign(d[1:]))[0]
     if idx.size == 0:
         return float("nan")
@@ -125,36 +223,54 @@ def _crossing(lam, a, b):
     return float(lam[i] - d[i] * (lam[i + 1] - lam[i]) / (d[i + 1] - d[i]))
 
 
-def run(args) -> int:
-    """Compute everything, write the files, print a summary."""
-    from .. import mixture, schedules
+def _rows(s: Settings, lam, i0, key, n_rb, n_out, n_in, grid, do_iwsm):
+    """One row of :data:`COLUMNS` per λ, and the seconds of each part."""
+    from .. import schedules
     from .. import targets as T
-    from .._io import save_figure, write_csv, write_json
-    from ..plots import targets as plots
+
+    gm, prop = s.mixture, s.proposal
+    rows = []
+    t_het = t_tsm = t_iw = 0.0
+    for i, lm in enumerate(lam):
+        a, sg = (float(v) for v in schedules.alpha_sigma(lm, s.process))
+        ki = jax.random.fold_in(key, i)
+        t0 = time.perf_counter()
+        r1 = T.irreducible_target_variance(gm, a, sg, 1, key=ki, num_samples=n_rb)
+        r2 = T.irreducible_target_variance(gm, a, sg, 2, key=ki, num_samples=n_rb)
+        t1 = time.perf_counter()
+        m = T.tsm_moments(gm, a, sg, key=jax.random.fold_in(ki, 1), num_outer=n_out, num_inner=n_in)
+        kap = float(T.kappa_star(lm, i0.value, gm.dim))
+        t2 = time.perf_counter()
+        if do_iwsm:
+            c = T.iwsm_variance_comparison(gm, prop, a, sg, grid_size=grid)
+            iw = [c.objective, c.var_dsm, c.var_sm, c.var_iwsm, c.var_iwsm / c.var_dsm,
+                  c.ess_fraction]  # fmt: skip
+        else:
+            iw = [float("nan")] * 6
+        t3 = time.perf_counter()
+        t_het, t_tsm, t_iw = t_het + t1 - t0, t_tsm + t2 - t1, t_iw + t3 - t2
+        lam2 = gm.dim**2 / r2.value
+        rows.append(
+            [float(lm), a, sg, r1.value, r1.stderr, r2.value, r2.stderr, lam2 / sg**4,
+             m.var_tsm.value, m.var_tsm.stderr, m.cov.value, m.cov.stderr, kap,
+             m.kappa.value, m.kappa.stderr, m.var_mix.value, m.var_mix.stderr, *iw]
+        )  # fmt: skip
+    return rows, {"heteroskedasticity": t_het, "tsm": t_tsm, "iwsm": t_iw}
+
+
+def compute(s: Settings) -> Result:
+    """Every column on the λ grid and the headline numbers (no I/O)."""
+    from .. import targets as T
 
     t_start = time.perf_counter()
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder, got the file {out}")
-    if args.process not in schedules.PROCESSES:
-        raise ValueError(f"unknown --process {args.process!r}; known: ve, vp")
-    gm = mixture.ring() if args.mixture is None else _read_mixture(args.mixture, "--mixture")
-    if args.proposal is None:
-        prop = _half_proposal(gm)
-    else:
-        prop = _read_mixture(args.proposal, "--proposal")
-        if prop.dim != gm.dim:
-            raise ValueError(
-                f"--proposal must have the mixture's dimension {gm.dim}, got {prop.dim}"
-            )
-    quick = bool(args.quick)
-    n_lam = 9 if quick else 25
+    gm = s.mixture
+    n_lam = 9 if s.quick else 25
     lam = np.linspace(-6.0, 10.0, n_lam)
-    n_rb = 1024 if quick else 4096
-    n_out, n_in = (512, 8) if quick else (2048, 16)
-    grid = 201 if quick else 251  # IWSM weights need ~250 nodes/axis for 1e-9 (2-D ring)
+    n_rb = 1024 if s.quick else 4096
+    n_out, n_in = (512, 8) if s.quick else (2048, 16)
+    grid = 201 if s.quick else 251  # IWSM weights need ~250 nodes/axis for 1e-9 (2-D ring)
     do_iwsm = gm.dim <= 2
-    key = jax.random.PRNGKey(args.seed)
+    key = jax.random.PRNGKey(s.seed)
     timings = {}
 
     t0 = time.perf_counter()
@@ -166,83 +282,14 @@ def run(args) -> int:
     j0 = i0.value / gm.dim
     lam_x = T.crossing_lambda(i0.value, gm.dim)
 
-    rows = []
-    t_het = t_tsm = t_iw = 0.0
-    for i, lm in enumerate(lam):
-        a, s = (float(v) for v in schedules.alpha_sigma(lm, args.process))
-        ki = jax.random.fold_in(key, i)
-        t0 = time.perf_counter()
-        r1 = T.irreducible_target_variance(gm, a, s, 1, key=ki, num_samples=n_rb)
-        r2 = T.irreducible_target_variance(gm, a, s, 2, key=ki, num_samples=n_rb)
-        t1 = time.perf_counter()
-        m = T.tsm_moments(gm, a, s, key=jax.random.fold_in(ki, 1), num_outer=n_out, num_inner=n_in)
-        kap = float(T.kappa_star(lm, i0.value, gm.dim))
-        t2 = time.perf_counter()
-        if do_iwsm:
-            c = T.iwsm_variance_comparison(gm, prop, a, s, grid_size=grid)
-            iw = [
-                c.objective,
-                c.var_dsm,
-                c.var_sm,
-                c.var_iwsm,
-                c.var_iwsm / c.var_dsm,
-                c.ess_fraction,
-            ]
-        else:
-            iw = [float("nan")] * 6
-        t3 = time.perf_counter()
-        t_het, t_tsm, t_iw = t_het + t1 - t0, t_tsm + t2 - t1, t_iw + t3 - t2
-        lam2 = gm.dim**2 / r2.value
-        rows.append(
-            [
-                float(lm),
-                a,
-                s,
-                r1.value,
-                r1.stderr,
-                r2.value,
-                r2.stderr,
-                lam2 / s**4,
-                m.var_tsm.value,
-                m.var_tsm.stderr,
-                m.cov.value,
-                m.cov.stderr,
-                kap,
-                m.kappa.value,
-                m.kappa.stderr,
-                m.var_mix.value,
-                m.var_mix.stderr,
-                *iw,
-            ]
-        )
-    timings.update(heteroskedasticity=t_het, tsm=t_tsm, iwsm=t_iw)
+    rows, parts = _rows(s, lam, i0, key, n_rb, n_out, n_in, grid, do_iwsm)
+    timings.update(parts)
     tab = np.array(rows, dtype=float)
     col = {name: tab[:, j] for j, name in enumerate(COLUMNS)}
 
-    t0 = time.perf_counter()
-    figs = {
-        "targets-heteroskedasticity.png": plots.heteroskedasticity_orders_figure(
-            col["sigma"], col["R1"], col["R1_se"], col["R2"], col["R2_se"], gm.dim
-        ),
-        "targets-tsm.png": plots.tsm_mix_figure(
-            lam,
-            col["R1"],
-            col["var_tsm"],
-            col["var_tsm_se"],
-            col["var_mix"],
-            col["var_mix_se"],
-            col["kappa_star"],
-            lam_x,
-        ),
-    }
-    if do_iwsm:
-        figs["targets-iwsm.png"] = plots.iwsm_figure(
-            lam, col["var_dsm_loss"], col["var_sm"], col["var_iwsm"], col["ess_fraction"]
-        )
-    timings["figures"] = time.perf_counter() - t0
-
     lam_x_mc = _crossing(lam, col["var_tsm"], col["R1"])
     kz = np.abs(col["kappa_mc"] - col["kappa_star"]) / np.maximum(col["kappa_mc_se"], 1e-300)
+    gain, gain_note = _mix_gain_at(gm, lam_x, s.process, i0, key, n_rb)
     summary = {
         "fisher_trace_0": {"value": i0.value, "stderr": i0.stderr, "method": i0.method},
         "J0": j0,
@@ -252,58 +299,114 @@ def run(args) -> int:
         "R2_sigma4_over_D(D+1)_at_max_lam": float(
             col["R2"][-1] * col["sigma"][-1] ** 4 / (gm.dim * (gm.dim + 1))
         ),
-        "mix_gain_at_crossing": _mix_gain_at(gm, lam_x, args.process, i0.value, key, n_rb),
+        "mix_gain_at_crossing": gain,
     }
+    if gain_note:
+        summary["mix_gain_note"] = gain_note
     if do_iwsm:
         ratio = col["iwsm_over_dsm"]
         summary["iwsm_over_dsm_min"] = float(ratio.min())
         summary["iwsm_over_dsm_max"] = float(ratio.max())
         summary["iwsm_break_even_lambda"] = _crossing(lam, col["var_iwsm"], col["var_dsm_loss"])
-    settings = {
+    record = {
         "mixture": gm.to_dict(),
-        "mixture_source": args.mixture or "ring(num_modes=8, radius=2, std=0.25)",
-        "proposal": prop.to_dict(),
-        "proposal_source": args.proposal or "every other component of the mixture",
-        "process": args.process,
+        "mixture_source": s.mixture_source,
+        "proposal": s.proposal.to_dict(),
+        "proposal_source": s.proposal_source,
+        "process": s.process,
         "lam_grid": lam.tolist(),
-        "quick": quick,
-        "seed": args.seed,
+        "quick": s.quick,
+        "seed": s.seed,
         "rb_samples": n_rb,
         "tsm_nested": [n_out, n_in],
         "iwsm_grid": f"{grid}^{gm.dim}" if do_iwsm else "skipped (needs D <= 2)",
         "model_for_iwsm": "moment-matched Gaussian of the mixture, noised",
     }
     timings["total"] = time.perf_counter() - t_start
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(out / "targets.csv", COLUMNS, tab.tolist())
-    for name, fig in figs.items():
-        save_figure(fig, out / name)
-    write_json(
-        out / "targets.json",
-        {
-            "settings": settings,
-            "summary": summary,
-            "versions": versions("jax", "numpy", "matplotlib"),
-            "timings_s": timings,
-        },
-    )
-    print(f"dsmtheory targets: {gm!r}, process {args.process}, {n_lam} log-SNR levels")
-    print(
-        f"  J0 = trI0/D = {j0:.4g}; DSM/TSM crossing at lambda = log J0 = {lam_x:.3f} "
-        f"(MC curves cross at {lam_x_mc:.3f})"
-    )
-    print(f"  kappa*: closed form vs nested MC, max |z| = {summary['kappa_max_abs_z']:.2f}")
-    print(
-        f"  optimal mix vs DSM variance at the crossing: "
-        f"{summary['mix_gain_at_crossing']:.3g}x lower"
-    )
-    if do_iwsm:
-        print(
-            f"  IWSM/DSM variance ratio from {summary['iwsm_over_dsm_min']:.3g} to "
-            f"{summary['iwsm_over_dsm_max']:.3g}; break-even at lambda = "
-            f"{summary['iwsm_break_even_lambda']:.3f}"
+    return Result(s, tab, lam, do_iwsm, summary, record, timings)
+
+
+def write(result: Result, out) -> list[Path]:
+    """``targets.csv``, the figures and ``targets.json`` into ``out``; returns their paths."""
+    from .._io import save_figure, write_csv, write_json
+    from ..plots import targets as plots
+
+    out = Path(out)
+    t0 = time.perf_counter()
+    col = {name: result.table[:, j] for j, name in enumerate(COLUMNS)}
+    lam, dim = result.lam, result.settings.mixture.dim
+    figs = {
+        "targets-heteroskedasticity.png": plots.heteroskedasticity_orders_figure(
+            col["sigma"], col["R1"], col["R1_se"], col["R2"], col["R2_se"], dim
+        ),
+        "targets-tsm.png": plots.tsm_mix_figure(
+            lam,
+            col["R1"],
+            col["var_tsm"],
+            col["var_tsm_se"],
+            col["var_mix"],
+            col["var_mix_se"],
+            col["kappa_star"],
+            result.summary["crossing_lambda_closed_form"],
+        ),  # fmt: skip
+    }
+    if result.do_iwsm:
+        figs["targets-iwsm.png"] = plots.iwsm_figure(
+            lam, col["var_dsm_loss"], col["var_sm"], col["var_iwsm"], col["ess_fraction"]
         )
-    print(f"  wrote {out} in {timings['total']:.1f} s")
-    if not math.isfinite(timings["total"]):  # pragma: no cover
-        return 1
+    else:  # an IWSM figure of an earlier run in this folder would not match the tables
+        (out / "targets-iwsm.png").unlink(missing_ok=True)
+    timings = {**result.timings, "figures": time.perf_counter() - t0}
+    files = [write_csv(out / "targets.csv", COLUMNS, result.table.tolist())]
+    files += [save_figure(fig, out / name) for name, fig in figs.items()]
+    files.append(
+        write_json(
+            out / "targets.json",
+            {
+                "settings": result.settings_record,
+                "summary": result.summary,
+                "versions": versions("jax", "numpy", "matplotlib"),
+                "timings_s": timings,
+            },
+        )
+    )
+    return files
+
+
+def summary(result: Result, out=None) -> str:
+    """The headline numbers as a few lines."""
+    s, sm = result.settings, result.summary
+    lines = [
+        f"dsmtheory targets: {s.mixture!r}, process {s.process}, {result.lam.size} log-SNR levels",
+        f"  J0 = trI0/D = {sm['J0']:.4g}; DSM/TSM crossing at lambda = log J0 = "
+        f"{sm['crossing_lambda_closed_form']:.3f} "
+        f"(MC curves cross at {sm['crossing_lambda_mc_interpolated']:.3f})",
+        f"  kappa*: closed form vs nested MC, max |z| = {sm['kappa_max_abs_z']:.2f}",
+    ]
+    if sm["mix_gain_at_crossing"] is None:
+        lines.append(f"  optimal mix vs DSM variance at the crossing: {sm['mix_gain_note']}")
+    else:
+        lines.append(
+            "  optimal mix vs DSM variance at the crossing: "
+            f"{sm['mix_gain_at_crossing']:.3g}x lower"
+        )
+    if result.do_iwsm:
+        lines.append(
+            f"  IWSM/DSM variance ratio from {sm['iwsm_over_dsm_min']:.3g} to "
+            f"{sm['iwsm_over_dsm_max']:.3g}; break-even at lambda = "
+            f"{sm['iwsm_break_even_lambda']:.3f}"
+        )
+    if out is not None:
+        lines.append(f"  wrote {out} in {result.timings['total']:.1f} s")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    """Check the inputs, compute, write the files, print a summary."""
+    s = settings_from_args(args)
+    out = inp.output_folder(args.out)
+    inp.create_folder(out)
+    result = compute(s)
+    write(result, out)
+    print(summary(result, out), flush=True)
     return 0

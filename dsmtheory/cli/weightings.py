@@ -20,11 +20,15 @@ mean is fixed at the mean of EDM's training density, $\mu=2.4$.
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import schedules, weightings
 from .._io import save_figure, write_csv
+from . import _inputs as inp
+from ._errors import UsageError
 
 NAME = "weightings"
 HELP = "Plot and tabulate the weighting catalog: densities, total weights, the 1/(k+SNR) family."
@@ -43,6 +47,17 @@ PAIRING = {
 SHIFT_RESOLUTION = 256  # shifted cosine: s = log(64/d) (Kingma & Gao), d = 256
 DENSITY_COLUMNS = ["cosine", "cosine_shifted", "vp_linear", "edm_training", "edm_sampling", "ve"]
 FAMILY_COLUMNS = ["p2", "soft_min_snr", "smoothed_kl", "sigmoid_multiplier"]
+FILES = (
+    "densities.csv",
+    "total_weights.csv",
+    "family.csv",
+    "total_weights.png",
+    "one_over_k_plus_snr.png",
+)
+#: |lambda| and |k| above this overflow exp(lambda) in the weightings (exp(700) ~ 1e304)
+LAM_LIMIT = 500.0
+#: the largest --points
+MAX_POINTS = 1_000_000
 
 
 def add_arguments(parser) -> None:
@@ -121,32 +136,82 @@ def family_curves(lam: np.ndarray, sigma_data: float, tau: float, k: float):
     return curves, ks
 
 
-def run(args) -> int:
-    """Compute and write the figures and tables; print one line per file."""
-    from pathlib import Path
+class Settings(NamedTuple):
+    """The checked inputs of one run.
 
+    Attributes:
+        lam: the log-SNR grid, shape ``(points,)``.
+        sigma_data: Soft-Min-SNR's σ_d in the family plot.
+        tau: smoothed-KL's τ in the family plot.
+        k: the Kingma–Gao sigmoid's k in the family plot.
+    """
+
+    lam: np.ndarray
+    sigma_data: float
+    tau: float
+    k: float
+
+
+class Result(NamedTuple):
+    """What :func:`compute` returns.
+
+    Attributes:
+        settings: the :class:`Settings`.
+        densities: schedule name -> p(λ) on the grid (:data:`DENSITY_COLUMNS`).
+        total_weights: weighting name -> w = p·ω_ε scaled to max 1.
+        density_used: weighting name -> the schedule whose density it is shown on.
+        family: column -> the normalised 1/(k + SNR) curve (:data:`FAMILY_COLUMNS`).
+        family_k: column -> its k.
+    """
+
+    settings: Settings
+    densities: dict
+    total_weights: dict
+    density_used: dict
+    family: dict
+    family_k: dict
+
+
+def settings(
+    lam_min: float = -15.0,
+    lam_max: float = 15.0,
+    points: int = 601,
+    sigma_data: float = 0.5,
+    tau: float = 0.5,
+    k: float = 2.0,
+) -> Settings:
+    """Check the inputs (UsageError naming the option) and build the λ grid."""
+    lo = inp.check_number(lam_min, "--lam-min", minimum=-LAM_LIMIT, maximum=LAM_LIMIT)
+    hi = inp.check_number(lam_max, "--lam-max", minimum=-LAM_LIMIT, maximum=LAM_LIMIT)
+    if not lo < hi:
+        raise UsageError(f"--lam-min must be < --lam-max, got {lo} and {hi}")
+    n = inp.check_int(points, "--points", minimum=10, maximum=MAX_POINTS)
+    sd = inp.check_number(sigma_data, "--sigma-data", positive=True)
+    tau = inp.check_number(tau, "--tau", positive=True)
+    k = inp.check_number(k, "--k", minimum=-LAM_LIMIT, maximum=LAM_LIMIT)
+    return Settings(np.linspace(lo, hi, n), sd, tau, k)
+
+
+def settings_from_args(args) -> Settings:
+    """:class:`Settings` from the parsed command line."""
+    return settings(args.lam_min, args.lam_max, args.points, args.sigma_data, args.tau, args.k)
+
+
+def compute(s: Settings) -> Result:
+    """The densities, the scaled total weights and the family curves (no I/O)."""
+    dens = _densities(s.lam)
+    tot, used = catalog_total_weights(s.lam)
+    curves, ks = family_curves(s.lam, s.sigma_data, s.tau, s.k)
+    return Result(s, dens, tot, used, curves, ks)
+
+
+def write(result: Result, out) -> list[Path]:
+    """Write the three tables and two figures into ``out``; returns their paths."""
     from ..plots.weightings import family_figure, total_weights_figure
 
-    if not math.isfinite(args.lam_min) or not math.isfinite(args.lam_max):
-        raise ValueError("--lam-min and --lam-max must be finite")
-    if not args.lam_min < args.lam_max:
-        raise ValueError(f"--lam-min must be < --lam-max, got {args.lam_min} and {args.lam_max}")
-    if args.points < 10:
-        raise ValueError(f"--points must be >= 10, got {args.points}")
-    for opt in ("sigma_data", "tau"):
-        val = getattr(args, opt)
-        if not (math.isfinite(val) and val > 0):
-            raise ValueError(f"--{opt.replace('_', '-')} must be > 0, got {val}")
-    if not math.isfinite(args.k):
-        raise ValueError(f"--k must be finite, got {args.k}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder, got the file {out}")
-
-    lam = np.linspace(args.lam_min, args.lam_max, args.points)
-    dens = _densities(lam)
-    tot, used = catalog_total_weights(lam)
-    curves, ks = family_curves(lam, args.sigma_data, args.tau, args.k)
+    out = Path(out)
+    s, lam = result.settings, result.settings.lam
+    dens, tot, curves = result.densities, result.total_weights, result.family
 
     def rows(cols):  # plain Python floats (repr of a NumPy scalar is not a number)
         return np.column_stack([lam, *cols.values()]).tolist()
@@ -156,16 +221,35 @@ def run(args) -> int:
         write_csv(out / "total_weights.csv", ["lam", *tot], rows(tot)),
         write_csv(out / "family.csv", ["lam", *curves], rows(curves)),
     ]
+    used = result.density_used
     fig = total_weights_figure(lam, dens, {f"{n} ({used[n]})": v for n, v in tot.items()})
     written.append(save_figure(fig, out / "total_weights.png"))
     labels = {
         "p2": "P2, $\\gamma=1$",
-        "soft_min_snr": f"Soft-Min-SNR, $\\sigma_d={args.sigma_data:g}$",
-        "smoothed_kl": f"smoothed-KL, $\\tau={args.tau:g}$",
-        "sigmoid_multiplier": f"sigmoid$(k_{{KG}}-\\lambda)$, $k_{{KG}}={args.k:g}$",
+        "soft_min_snr": f"Soft-Min-SNR, $\\sigma_d={s.sigma_data:g}$",
+        "smoothed_kl": f"smoothed-KL, $\\tau={s.tau:g}$",
+        "sigmoid_multiplier": f"sigmoid$(k_{{KG}}-\\lambda)$, $k_{{KG}}={s.k:g}$",
     }
+    ks = result.family_k
     fig = family_figure(lam, {f"{labels[c]}: k = {ks[c]:.4g}": v for c, v in curves.items()})
     written.append(save_figure(fig, out / "one_over_k_plus_snr.png"))
-    for path in written:
-        print(f"wrote {path}")
+    return written
+
+
+def summary(result: Result, out=None) -> str:
+    """One line per file written."""
+    if out is None:
+        n, m = len(result.total_weights), result.settings.lam.size
+        return f"weightings: {n} total weights on {m} points"
+    return "\n".join(f"wrote {Path(out) / name}" for name in FILES)
+
+
+def run(args) -> int:
+    """Check the inputs, compute, write the figures and tables; print one line per file."""
+    s = settings_from_args(args)
+    out = inp.output_folder(args.out)
+    inp.create_folder(out)
+    result = compute(s)
+    write(result, out)
+    print(summary(result, out), flush=True)
     return 0

@@ -63,7 +63,7 @@ def test_inline_mixture():
     [
         ({"bogus": 1}, "unknown key(s) bogus"),
         ({"mixture": "moon"}, "mixture name must be one of"),
-        ({"mixture": {"name": "ring", "radiuss": 2}}, "bad parameters"),
+        ({"mixture": {"name": "ring", "radiuss": 2}}, "unknown parameter(s) radiuss; known:"),
         ({"mixture": 3}, "mixture must be"),
         ({"mixture": {"file": "x.json", "name": "ring"}}, "cannot be combined"),
         (
@@ -115,13 +115,14 @@ def test_every_example_config_is_valid():
 
 
 def test_training_table_reaches_the_compare_command(tmp_path):
-    # weightings, capacities and batch size from the config become compare's options,
-    # and a config mixture is passed to compare as to every other section
-    from dsmtheory.cli.reproduce import _make_section
+    # weightings, capacities, steps, seeds and batch size from the config become compare's
+    # settings, and the config mixture is the one compare trains on (no command line between)
+    from dsmtheory.cli.reproduce import plan
 
     cfg = parse_config(
         {
             "mixture": "bimodal_1d",
+            "sections": ["compare"],
             "training": {
                 "steps": 3,
                 "seeds": 1,
@@ -132,15 +133,43 @@ def test_training_table_reaches_the_compare_command(tmp_path):
         }
     )
     assert cfg.weightings == ("simple", "c_star") and cfg.capacities == (25,)
-    sec = _make_section("compare", cfg, True, tmp_path / "mixture.json")
+    (sec,) = plan(cfg, tmp_path, quick=True).sections
+    s = sec.settings
+    assert sec.name == "compare" and sec.module.NAME == "compare"
+    assert s.weightings == ("simple", "c_star") and s.capacities == (25,)
+    assert s.seeds == (0,) and s.quick
+    assert (s.base.steps, s.base.batch_size, s.budget["steps"]) == (3, 8, 3)
+    assert s.base.mixture is cfg.mixture
+    # the command shown in the report says the same
     cmd = sec.command.split()
-    for flag, vals in (
-        ("--steps", ["3"]),
-        ("--seeds", ["1"]),
-        ("--batch-size", ["8"]),
-        ("--capacities", ["25"]),
-        ("--weightings", ["simple", "c_star"]),
-        ("--mixture", [str(tmp_path / "mixture.json")]),
-    ):
+    for flag, vals in (("--steps", ["3"]), ("--seeds", ["1"]), ("--batch-size", ["8"]),
+                       ("--capacities", ["25"]), ("--weightings", ["simple", "c_star"]),
+                       ("--mixture", ["<out>/mixture.json"])):  # fmt: skip
         i = cmd.index(flag)
         assert cmd[i + 1 : i + 1 + len(vals)] == vals, flag
+
+
+def test_every_section_gets_the_config_values(tmp_path):
+    from dsmtheory.cli.reproduce import plan
+
+    cfg = parse_config(
+        {
+            "mixture": {"name": "ring", "num_modes": 4},
+            "process": "vp",
+            "schedule": "cosine",
+            "seed": 7,
+            "heteroskedasticity": {"sigma_min": 0.01, "sigma_max": 0.9, "num_sigmas": 5},
+        }
+    )
+    p = plan(cfg, tmp_path, quick=True)
+    got = {sp.name: sp.settings for sp in p.sections}
+    assert list(got) == list(SECTION_NAMES)
+    het = got["heteroskedasticity"]
+    assert het.mixture is cfg.mixture and het.process == "vp" and het.seed == 7
+    np.testing.assert_allclose(het.sigmas, np.geomspace(0.01, 0.9, 5))
+    opt = got["optimal-c"]
+    assert opt.mixtures["user_mixture"] is cfg.mixture and opt.schedule == "cosine"
+    assert opt.seed == 7 and opt.quick
+    tg = got["targets"]
+    assert tg.mixture is cfg.mixture and tg.process == "vp" and tg.seed == 7
+    assert got["compare"].base.mixture is cfg.mixture

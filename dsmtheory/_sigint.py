@@ -11,25 +11,22 @@ status 130 at once: nothing has been written yet. :func:`raising` then turns SIG
 ``KeyboardInterrupt`` while a command runs (so it can finish its report), :func:`deferred`
 holds it over short bookkeeping steps, and after the command the quiet exit comes back.
 
+What no package can cover is the interpreter's own start before it reaches
+``import dsmtheory`` (site, ``runpy``; a few tens of milliseconds, more on a loaded
+machine): a Ctrl-C then is Python's own ``KeyboardInterrupt``.
+
 Importing dsmtheory as a library changes no signal handler.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
-import threading
 
-__all__ = ["deferred", "is_cli_process", "raising", "received"]
-
+# Installed before anything else is imported (even contextlib and threading take time on a
+# loaded machine): see _install_at_import.
 _state = {"received": False, "cli": False}
-
-
-def received() -> bool:
-    """Whether a SIGINT arrived while :func:`raising` was active in this process."""
-    return _state["received"]
 
 
 def is_cli_process(argv=None) -> bool:
@@ -60,6 +57,33 @@ def _quiet_exit(signum, frame):  # noqa: ARG001 - signal handler signature
     except OSError:
         pass
     os._exit(130)
+
+
+def _install_at_import() -> None:
+    if is_cli_process():
+        try:
+            signal.signal(signal.SIGINT, _quiet_exit)
+        except ValueError:  # not the main thread
+            return
+        _state["cli"] = True
+
+
+_install_at_import()
+
+import contextlib  # noqa: E402 - after the handler, on purpose
+import threading  # noqa: E402
+
+__all__ = ["deferred", "is_cli_process", "raising", "received", "running_as_cli"]
+
+
+def received() -> bool:
+    """Whether a SIGINT arrived while :func:`raising` was active in this process."""
+    return _state["received"]
+
+
+def running_as_cli() -> bool:
+    """Whether this process was started as the command line (the handler was installed)."""
+    return _state["cli"]
 
 
 def _on_main_thread() -> bool:
@@ -108,12 +132,3 @@ def deferred(reraise: bool = True):
         signal.signal(signal.SIGINT, previous)
     if pending and reraise:
         raise KeyboardInterrupt
-
-
-def _install_at_import() -> None:
-    if is_cli_process() and _on_main_thread():
-        _state["cli"] = True
-        signal.signal(signal.SIGINT, _quiet_exit)
-
-
-_install_at_import()

@@ -142,7 +142,8 @@ def _run(handler, args, prog: str) -> int:
         _say(prog, f"error: {first_line(exc)}")
         return 2
     except BrokenPipeError:
-        _silence_stdout()
+        if _sigint.running_as_cli():  # not in-process: stdout may be a caller's
+            _silence_stdout()
         return 1
     except SystemExit as exc:
         return _exit_code(exc.code)

@@ -72,8 +72,9 @@ class Section:
     Attributes:
         name: folder name and short key (``"optimal-c"``).
         title: heading in the report.
-        run: ``run(out_dir) -> int`` does the work, writing files into ``out_dir``; a
-            non-zero return value marks the section failed.
+        run: ``run(folder) -> int`` does the work, writing files into ``folder`` (a staging
+            folder that becomes ``out_dir/name`` when the section has finished); a non-zero
+            return value marks the section failed.
         command: the equivalent command line, shown in the report.
         description: a paragraph shown under the heading.
     """
@@ -188,7 +189,7 @@ def _start(out_dir, sections, results, header, inputs, others) -> None:
     started = str(header.get("started", datetime.datetime.now().isoformat(timespec="seconds")))
     for sec, res in zip(sections, results, strict=True):
         _remove(out_dir / f".{sec.name}.partial")
-        res.stale = (out_dir / sec.name).exists()
+        res.stale = (out_dir / sec.name).is_dir()
     write_report(out_dir, results, header)  # first: nothing of an earlier run stays shown
     atomic_write_text(
         out_dir / MARKER, json.dumps({"tool": "dsmtheory reproduce", "started": started}) + "\n"

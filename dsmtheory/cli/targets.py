@@ -178,16 +178,35 @@ def settings_from_args(args) -> Settings:
     )
 
 
-def _mix_gain_at(gm, lam_x, process, i0, key, n_rb):
-    """R1 / V(kappa*) evaluated at lam_x itself (not interpolated from the lam grid, on
-    which the ratio is too sharply peaked to interpolate). V(kappa*) by its closed form
-    with tr I_t = D/sigma^2 - R1; R1 by quadrature for D <= 2 (the gain amplifies the
-    relative error of R1 by R1/V, about 10 here, too much for a Monte Carlo R1), else by
-    Rao-Blackwellization with 16x the per-level sample count.
+def mix_gain_at(gm, lam_x, process, i0, key, n_rb):
+    r"""$R_1/V(\kappa^*)$ at the DSM/TSM crossing $\lambda_\times$ itself (not interpolated
+    from the λ grid, on which the ratio is too sharply peaked to interpolate).
 
-    Returns ``(gain, note)``: ``gain`` is ``None`` when V(kappa*) is zero within the
-    accuracy of its inputs (isotropic Gaussian data, where the optimal mix is exact and
-    V(kappa*) = 0; derived in docs/targets.md), with ``note`` saying so."""
+    $V(\kappa^*)$ by its closed form with $\mathrm{tr}I_t=D/\sigma^2-R_1$; $R_1$ by quadrature
+    for $D\le2$ (the gain amplifies the relative error of $R_1$ by $R_1/V$, about 10 on the
+    ring, too much for a Monte Carlo $R_1$), else by Rao–Blackwellization with 16 times the
+    per-level sample count.
+
+    $V(\kappa^*)$ can be zero: with $a_i=1/(\alpha^2\lambda_i)$ ($\lambda_i$ the eigenvalues
+    of a single Gaussian's covariance) and $b=1/\sigma^2$,
+    $V(\kappa^*)=\frac{(\sum_i a_i)\,Db}{\sum_i a_i+Db}-\sum_i\frac{a_ib}{a_i+b}\ge0$ by the
+    concavity of $a\mapsto ab/(a+b)$, with equality iff every $a_i$ is equal: for isotropic
+    Gaussian data the optimal mix is exact and the gain unbounded (``targets`` on K = 1 used
+    to divide by zero here).
+
+    Args:
+        gm: the mixture.
+        lam_x: the crossing log-SNR, $\log J_0$.
+        process: ``"ve"`` or ``"vp"``.
+        i0: $\mathrm{tr}I_0$ as an estimate with ``.value`` and ``.stderr``.
+        key: PRNG key (used for $D>2$).
+        n_rb: Rao–Blackwell samples per level of the table.
+
+    Returns:
+        ``(gain, note)``: ``gain`` is ``None`` when $V(\kappa^*)$ is zero within the accuracy
+        of its inputs (:data:`MIX_GAIN_RTOL` of the terms that cancel, plus 4 standard
+        errors), and ``note`` then says so; otherwise ``note`` is ``""``.
+    """
     from .. import schedules
     from .. import targets as T
     from ..variance import irreducible_variance
@@ -289,7 +308,7 @@ def compute(s: Settings) -> Result:
 
     lam_x_mc = _crossing(lam, col["var_tsm"], col["R1"])
     kz = np.abs(col["kappa_mc"] - col["kappa_star"]) / np.maximum(col["kappa_mc_se"], 1e-300)
-    gain, gain_note = _mix_gain_at(gm, lam_x, s.process, i0, key, n_rb)
+    gain, gain_note = mix_gain_at(gm, lam_x, s.process, i0, key, n_rb)
     summary = {
         "fisher_trace_0": {"value": i0.value, "stderr": i0.stderr, "method": i0.method},
         "J0": j0,

@@ -2,7 +2,9 @@
 
 import csv
 import json
+from typing import NamedTuple
 
+import jax
 import numpy as np
 import pytest
 
@@ -94,3 +96,46 @@ def test_mix_gain_at_crossing_matches_an_independent_computation(tmp_path):
     # both sides are quadratures (~1e-10 relative); the gain amplifies R1's error by ~13,
     # and J0 in the command comes from a 2001-point trapezoid grid (~1e-7 relative)
     assert summary["mix_gain_at_crossing"] == pytest.approx(want, rel=1e-5)
+
+
+class _Exact(NamedTuple):
+    value: float
+    stderr: float = 0.0
+
+
+@pytest.mark.parametrize("process", ["vp", "ve"])
+def test_single_isotropic_gaussian_gain_is_unbounded_not_a_zero_division(process):
+    # N(0, s^2 I): V(kappa*) = 0 exactly at any noise level (derived in mix_gain_at), so the
+    # gain R1 / V is unbounded; it used to raise ZeroDivisionError (issue 13)
+    s = 0.5
+    gm = dsm.single_gaussian([0.0, 0.0], s)
+    i0 = _Exact(2 / s**2)
+    lam_x = float(np.log(i0.value / 2))
+    gain, note = cmd.mix_gain_at(gm, lam_x, process, i0, jax.random.PRNGKey(0), 64)
+    assert gain is None and "zero within the accuracy" in note
+
+
+def test_single_anisotropic_gaussian_gain_matches_the_closed_form():
+    # K = 1, Sigma = diag(0.09, 0.01): V(kappa*) > 0; every term in closed form (by hand):
+    # tr I0 = sum 1/l_i, R1 = D/sigma^2 - sum 1/(alpha^2 l_i + sigma^2)
+    lams = np.array([0.09, 0.01])
+    gm = dsm.GaussianMixture([1.0], [[0.0, 0.0]], [lams])
+    i0 = _Exact(float(np.sum(1 / lams)))
+    lam_x = float(np.log(i0.value / 2))
+    a, sg = (float(v) for v in dsm.schedules.alpha_sigma(lam_x, "vp"))
+    r1 = 2 / sg**2 - np.sum(1 / (a**2 * lams + sg**2))
+    kap = 0.5  # kappa* at the crossing
+    v = kap**2 * i0.value / a**2 + (1 - kap) ** 2 * 2 / sg**2 - (2 / sg**2 - r1)
+    gain, note = cmd.mix_gain_at(gm, lam_x, "vp", i0, jax.random.PRNGKey(0), 64)
+    assert note == "" and v > 0
+    # R1 by the adaptive quadrature (~1e-10 relative), amplified by R1 / V (about 3 here)
+    assert gain == pytest.approx(r1 / v, rel=1e-8)
+
+
+def test_targets_command_on_one_gaussian_writes_a_null_gain(tmp_path):
+    mix = tmp_path / "g.json"
+    mix.write_text(dsm.to_json(dsm.single_gaussian([0.0], 0.7)))
+    out = tmp_path / "o"
+    assert main(["targets", "--out", str(out), "--quick", "--mixture", str(mix)]) == 0
+    summary = json.loads((out / "targets.json").read_text())["summary"]
+    assert summary["mix_gain_at_crossing"] is None and "zero" in summary["mix_gain_note"]

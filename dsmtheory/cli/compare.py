@@ -217,18 +217,16 @@ def _grid(a, shape):
     return a.reshape(S, W, C, *a.shape[1:]).transpose(1, 2, 0, *range(3, a.ndim + 2))
 
 
-def write(result: Result, out) -> list[Path]:
-    """The four figures, three CSV tables and ``results.json`` into ``out``; their paths."""
-    from .._io import save_figure, write_csv, write_json
+def _figures(result: Result) -> dict:
+    """file name -> Figure, the four of :data:`FIGURES`."""
     from ..plots import compare as P
 
-    out = Path(out)
     s, res = result.settings, result.sweep
     weightings, caps = list(s.weightings), list(s.capacities)
     shape = (len(s.seeds), len(weightings), len(caps))
     nparams = [res.configs[j]["num_params"] for j in range(len(caps))]
     ed = _grid(res.energy_distance, shape)
-    figs = {
+    return {
         FIGURES[0]: P.energy_distance_curves(res.checkpoint_steps, ed, weightings, caps, nparams),
         FIGURES[1]: P.grad_std_per_sigma(
             res.sigma_centers, _grid(res.grad_std, shape)[..., -1, :], weightings, caps
@@ -244,8 +242,11 @@ def write(result: Result, out) -> list[Path]:
             nparams, ed[..., -1], _grid(res.fisher_total_sigma2, shape)[..., -1], weightings
         ),
     }
-    files = [save_figure(fig, out / name) for name, fig in figs.items()]
 
+
+def _tables(result: Result) -> dict:
+    """file name -> (header, rows) of the three CSV tables."""
+    res = result.sweep
     tail = max(1, res.loss.shape[1] // 10)
     rows = [
         [c["seed"], c["weighting"], c["capacity"], c["num_params"],
@@ -257,10 +258,9 @@ def write(result: Result, out) -> list[Path]:
     header = ["seed", "weighting", "capacity", "num_params", "final_loss", "energy_distance",
               "fisher_total", "fisher_total_se", "fisher_total_sigma2",
               "fisher_total_sigma2_se"]  # fmt: skip
-    files.append(write_csv(out / "summary.csv", header, rows))
-    files.append(
-        write_csv(
-            out / "energy_distance.csv",
+    return {
+        "summary.csv": (header, rows),
+        "energy_distance.csv": (
             ["seed", "weighting", "capacity", "step", "energy_distance"],
             [
                 [
@@ -273,11 +273,8 @@ def write(result: Result, out) -> list[Path]:
                 for i, c in enumerate(res.configs)
                 for k, st in enumerate(res.checkpoint_steps)
             ],
-        )
-    )
-    files.append(
-        write_csv(
-            out / "per_sigma.csv",
+        ),
+        "per_sigma.csv": (
             ["seed", "weighting", "capacity", "sigma", "grad_std", "fisher", "fisher_se"],
             [
                 [
@@ -292,48 +289,59 @@ def write(result: Result, out) -> list[Path]:
                 for i, c in enumerate(res.configs)
                 for b, sig in enumerate(res.sigma_centers)
             ],  # fmt: skip
-        )
-    )
+        ),
+    }
+
+
+def _record(result: Result) -> dict:
+    """Everything of the run for ``results.json``."""
+    s, res = result.settings, result.sweep
     base, ev = s.base, s.evaluation
-    files.append(
-        write_json(
-            out / "results.json",
-            {
-                "settings": {
-                    "mixture": base.mixture.to_dict(),
-                    "weightings": weightings,
-                    "capacities": caps,
-                    "quick": s.quick,
-                    **s.budget,
-                    "schedule": "ve",
-                    "sigma_min": base.sigma_min,
-                    "sigma_max": float(base.build_schedule().sigma_max),
-                    "optimizer": base.optimizer,
-                    "learning_rate": base.learning_rate,
-                    "parameterization": base.parameterization,
-                    "noise_sampling": base.noise_sampling,
-                    "eval_seed": ev.seed,
-                },
-                "seeds": list(s.seeds),
-                "versions": versions("jax", "optax", "numpy", machine=True, devices=True),
-                "timings": {**res.timings, "wall_s": result.wall},
-                "configs": res.configs,
-                "checkpoint_steps": res.checkpoint_steps,
-                "sigma_centers": res.sigma_centers,
-                "lam_edges": res.lam_edges,
-                "energy_distance": res.energy_distance,
-                "grad_std": res.grad_std,
-                "fisher": res.fisher,
-                "fisher_se": res.fisher_se,
-                "fisher_total": res.fisher_total,
-                "fisher_total_se": res.fisher_total_se,
-                "fisher_total_sigma2": res.fisher_total_sigma2,
-                "fisher_total_sigma2_se": res.fisher_total_sigma2_se,
-                "loss_every_10_steps": res.loss[:, ::10],
-                "num_checkpoints": len(res.checkpoint_steps),
-            },
-        )
-    )
+    weightings, caps = list(s.weightings), list(s.capacities)
+    return {
+        "settings": {
+            "mixture": base.mixture.to_dict(),
+            "weightings": weightings,
+            "capacities": caps,
+            "quick": s.quick,
+            **s.budget,
+            "schedule": "ve",
+            "sigma_min": base.sigma_min,
+            "sigma_max": float(base.build_schedule().sigma_max),
+            "optimizer": base.optimizer,
+            "learning_rate": base.learning_rate,
+            "parameterization": base.parameterization,
+            "noise_sampling": base.noise_sampling,
+            "eval_seed": ev.seed,
+        },
+        "seeds": list(s.seeds),
+        "versions": versions("jax", "optax", "numpy", machine=True, devices=True),
+        "timings": {**res.timings, "wall_s": result.wall},
+        "configs": res.configs,
+        "checkpoint_steps": res.checkpoint_steps,
+        "sigma_centers": res.sigma_centers,
+        "lam_edges": res.lam_edges,
+        "energy_distance": res.energy_distance,
+        "grad_std": res.grad_std,
+        "fisher": res.fisher,
+        "fisher_se": res.fisher_se,
+        "fisher_total": res.fisher_total,
+        "fisher_total_se": res.fisher_total_se,
+        "fisher_total_sigma2": res.fisher_total_sigma2,
+        "fisher_total_sigma2_se": res.fisher_total_sigma2_se,
+        "loss_every_10_steps": res.loss[:, ::10],
+        "num_checkpoints": len(res.checkpoint_steps),
+    }
+
+
+def write(result: Result, out) -> list[Path]:
+    """The four figures, three CSV tables and ``results.json`` into ``out``; their paths."""
+    from .._io import save_figure, write_csv, write_json
+
+    out = Path(out)
+    files = [save_figure(fig, out / name) for name, fig in _figures(result).items()]
+    files += [write_csv(out / name, h, rows) for name, (h, rows) in _tables(result).items()]
+    files.append(write_json(out / "results.json", _record(result)))
     return files
 
 

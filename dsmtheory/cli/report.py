@@ -190,6 +190,9 @@ def _start(out_dir, sections, results, header, inputs, others) -> None:
     for sec, res in zip(sections, results, strict=True):
         _remove(out_dir / f".{sec.name}.partial")
         res.stale = (out_dir / sec.name).is_dir()
+    old = [n for n in others if (out_dir / n).is_dir()]
+    if old:
+        header["stale folders (earlier runs, not shown)"] = ", ".join(f"{n}/" for n in old)
     write_report(out_dir, results, header)  # first: nothing of an earlier run stays shown
     atomic_write_text(
         out_dir / MARKER, json.dumps({"tool": "dsmtheory reproduce", "started": started}) + "\n"
@@ -200,7 +203,7 @@ def _start(out_dir, sections, results, header, inputs, others) -> None:
         else:
             atomic_write_text(out_dir / name, text)
     stale = [s.name for s, r in zip(sections, results, strict=True) if r.stale]
-    for name in [*stale, *(n for n in others if (out_dir / n).is_dir())]:
+    for name in [*stale, *old]:
         atomic_write_text(out_dir / name / "STALE.md", _stale_note(started))
 
 

@@ -134,6 +134,7 @@ def test_rerun_into_a_used_folder_never_shows_old_outputs(tmp_path):
         assert "b/table.csv" not in text and "c/table.csv" not in text
         assert "d/table.csv" not in text and "d/figure.png" not in text
         assert "a/figure.png" in text and "d/STALE.md" in text
+        assert "stale folders (earlier runs, not shown)" in text and "e/" in text
     for link in _links((tmp_path / "report.md").read_text()):
         assert (tmp_path / link).is_file(), link
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -18,13 +18,62 @@ def is_concrete(x) -> bool:
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
 
 
+def _describe(x) -> str:
+    if isinstance(x, np.ndarray):
+        return f"an array of dtype {x.dtype}"
+    return type(x).__name__
+
+
 def as_float_array(x, name: str) -> np.ndarray:
-    """Convert to a float64 NumPy array, or raise TypeError naming ``name``."""
+    """Convert real numbers to a float64 NumPy array, or raise TypeError naming ``name``.
+
+    Accepted: Python ints and floats, NumPy/JAX arrays of integer or real floating dtype,
+    and (nested, rectangular) lists of them. Refused with a TypeError: ``None``, strings and
+    bytes (also numeric strings such as ``"1.0"``), booleans, complex numbers, object
+    arrays, ragged lists. DESIGN.md "Bad input".
+    """
+    if x is None or isinstance(x, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be real numbers, got {_describe(x)}")
+    if isinstance(x, (complex, np.complexfloating)):
+        raise TypeError(f"{name} must be real numbers, got a complex number")
     try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}") from exc
-    return arr
+        raw = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise TypeError(
+            f"{name} must be a rectangular array of real numbers, got {_describe(x)}"
+        ) from exc
+    if raw.dtype == object:
+        raise TypeError(
+            f"{name} must be a rectangular array of real numbers (ragged, or holding "
+            f"non-numbers), got an array of Python objects"
+        )
+    if raw.dtype.kind not in "iuf":
+        what = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes"}.get(
+            raw.dtype.kind, f"dtype {raw.dtype}"
+        )
+        raise TypeError(f"{name} must be real numbers, got {what}")
+    return raw.astype(np.float64)
+
+
+def check_scalar(
+    x, name: str, *, positive: bool = False, allow_zero: bool = False, finite: bool = True
+) -> float:
+    """Return a concrete real scalar as a float; raise TypeError/ValueError naming ``name``.
+
+    Tracers (inside ``jit``/``vmap``) are returned unchanged: checks run only on concrete
+    values.
+    """
+    if not is_concrete(x):
+        return x
+    arr = as_float_array(x, name)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
+    v = float(arr)
+    if finite and not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if positive and not (v > 0 or (allow_zero and v == 0)):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {v!r}")
+    return v
 
 
 def check_finite(x, name: str):

@@ -36,6 +36,7 @@ __all__ = [
     "posterior_mean",
     "posterior_cov",
     "posterior_cov_trace",
+    "posterior_components",
     "ring",
     "bimodal_1d",
     "grid_2d",
@@ -206,12 +207,18 @@ class GaussianMixture:
             return z
         return jnp.einsum("kde,...ke->...kd", self.eigvecs, z)
 
-    def _check_x(self, x, name="x"):
-        x = jnp.asarray(x)
+    def check_points(self, x, name: str = "x") -> jax.Array:
+        """``x`` as a JAX array of points ``(..., D)`` of this mixture's dimension; raises
+        TypeError/ValueError naming ``name`` if it is not real, finite and ``(..., D)``
+        (checks run on concrete values only)."""
         if is_concrete(x):
-            check_last_dim(x, self.dim, name)
-            check_finite(x, name)
-        return x
+            arr = as_float_array(x, name)
+            check_last_dim(arr, self.dim, name)
+            check_finite(arr, name)
+            x = jnp.asarray(arr, dtype=self.means.dtype)
+        return jnp.asarray(x)
+
+    _check_x = check_points
 
     # Public per-point methods validate concrete input, then call one jitted kernel per
     # method (module level, below): eager calls compile once per input shape instead of
@@ -433,6 +440,26 @@ def _posterior_parts(gm: GaussianMixture, x_t, alpha, sigma):
     m = gm.means + alpha * gm._rotate_out(gm.eigvals / et * z)
     v = gm.eigvals * sigma**2 / et
     return r, m, v
+
+
+def posterior_components(gm: GaussianMixture, x_t, alpha, sigma):
+    r"""The posterior of $x_0$ given $x_t$ as a mixture: $x_0\mid x_t\sim\sum_kr_k(x_t)\,
+    N(m_k(x_t), V_k)$ with responsibilities $r_k$ under the noised mixture, component means
+    $m_k=\mu_k+\alpha\Sigma_kS_k^{-1}(x_t-\alpha\mu_k)$ and covariances
+    $V_k=\Sigma_k-\alpha^2\Sigma_kS_k^{-1}\Sigma_k=U_k\,\mathrm{diag}(v_k)\,U_k^\top$
+    (FORMULAS.md §4).
+
+    Args:
+        gm: the clean mixture $p_0$.
+        x_t: ``(..., D)`` noisy points.
+        alpha, sigma: scalars > 0.
+
+    Returns:
+        ``(r, m, v)``: ``(..., K)``, ``(..., K, D)`` and the eigenvalues ``(K, D)`` of
+        $V_k$ in the eigenbasis ``gm.eigvecs``.
+    """
+    x_t, alpha, sigma = _posterior_inputs(gm, x_t, alpha, sigma)
+    return _posterior_parts(gm, x_t, alpha, sigma)
 
 
 def _posterior_mean_block(gm, x_t, alpha, sigma):

@@ -1,19 +1,20 @@
 r"""The variance-optimal weighting of denoising score matching: $c^*(t)$ in
 $\Lambda(t)=c(t)\,\sigma_t^2$, the matrix-optimal weight $W^*$, residual variances per noise
 level, and the importance-sampling optimum over noise levels (FORMULAS.md §3.15, §5 P9,
-P11, P14, P16, §6).
+P11, P14, P16, §6, §8).
 
 Conventions: $x_t=\alpha x_0+\sigma\varepsilon$, conditional score
 $s_c=-\varepsilon/\sigma$, true score $s^*=\nabla\log p_t$, and
 
 $$C_t(x_t)=\mathrm{Cov}(s_c\mid x_t)=\frac{\alpha^2}{\sigma^4}\mathrm{Cov}(x_0\mid x_t),\qquad
 R(t)=\mathrm{tr}\,\mathbb E\,C_t=\frac{D}{\sigma^2}-\mathrm{tr}\,I_t
-=\frac{\alpha^2}{\sigma^4}\,\mathrm{mmse}(t).$$
+=\frac{\alpha^2}{\sigma^4}\,\mathrm{mmse}(t)=\frac{d_{\rm eff}(t)}{\sigma^2}.$$
 
-Everything here is computed from the closed-form Tweedie posterior covariance
-(:func:`dsmtheory.posterior_cov_trace`), averaged over $x_t$ by per-component
-Gauss–Hermite quadrature (``D <= 3``) or by Rao–Blackwellized Monte Carlo, so $c^*$ never
-suffers the cancellation of $D/\sigma^2-\mathrm{tr}I_t$ at small σ.
+The homoskedastic optimum is $c^*(t)=D/d_{\rm eff}(t)$. Its expectations come from
+:mod:`dsmtheory.variance`, which computes them with the engine
+:mod:`dsmtheory.expectations` (rules ``"auto"``, ``"adaptive"``, ``"gauss_hermite"``,
+``"monte_carlo"``): $c^*$ to 1e-10 relative by default in D ≤ 2 (``"auto"``), with standard
+errors by Monte Carlo in any D.
 
 Because $\mathrm{Cov}(x_0\mid x_t)$ depends on $(\alpha,\sigma)$ only through
 $\tilde\sigma=\sigma/\alpha=e^{-\lambda/2}$, $c^*$ is a function of $\lambda$ alone: it is
@@ -22,22 +23,29 @@ the same for VE and VP processes.
 
 from __future__ import annotations
 
-import math
+import warnings
+from types import MappingProxyType
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.interpolate import CubicSpline
 
+from . import expectations, variance, weightings
 from ._validation import (
+    as_float_array,
     check_choice,
     check_count,
     check_finite,
     check_mixture,
     check_positive,
+    check_scalar,
     is_concrete,
 )
-from .mixture import GaussianMixture, posterior_cov, posterior_cov_trace
+from .expectations import Estimate
+from .mixture import GaussianMixture, bimodal_1d, posterior_cov
+from .schedules import alpha_sigma
 
 __all__ = [
     "Estimate",
@@ -50,6 +58,7 @@ __all__ = [
     "c_star_curve",
     "c_star_of_lambda",
     "small_noise_fisher",
+    "mean_rank",
     "OptimalWeighting",
     "optimal_weighting",
     "matrix_weight",
@@ -66,98 +75,59 @@ __all__ = [
     "label_noise_second_moment",
 ]
 
-_METHODS = ("auto", "quadrature", "monte_carlo")
-# Gauss-Hermite nodes per axis and component, by dimension. Measured against
-# scipy.integrate.quad on the default mixtures (see tests/test_optimal.py): relative error
-# ~1e-8 in 1-D with 200 nodes, ~1e-6 in 2-D with 80 nodes/axis.
-_DEFAULT_NODES = {1: 200, 2: 80, 3: 24}
-_DEFAULT_MC = 20_000
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
 
 
-class Estimate(NamedTuple):
-    """A computed quantity with its standard error.
+def _options(method, key, num_samples, num_nodes, rtol):
+    """Engine options; an explicit ``num_nodes`` with ``method="auto"`` means Gauss–Hermite."""
+    if num_nodes is not None and method == "auto":
+        method = "gauss_hermite"
+    return {
+        "method": method,
+        "key": key,
+        "num_samples": num_samples,
+        "num_nodes": num_nodes,
+        "rtol": rtol,
+    }
 
-    Attributes:
-        value: the estimate (scalar or array).
-        stderr: Monte Carlo standard error (0 for quadrature).
-        method: ``"quadrature"`` (per-component Gauss–Hermite, with ``rule`` nodes/axis) or
-            ``"monte_carlo"`` (Rao–Blackwellized, ``rule`` samples).
-        rule: number of Gauss–Hermite nodes per axis, or of Monte Carlo samples.
+
+def expected_posterior_trace(gm: GaussianMixture, alpha, sigma, **options) -> Estimate:
+    """Deprecated alias of :func:`dsmtheory.variance.mmse` (one release)."""
+    _deprecated("optimal.expected_posterior_trace", "variance.mmse")
+    return variance.mmse(gm, alpha, sigma, **options)
+
+
+def fisher_trace(gm: GaussianMixture, **options) -> Estimate:
+    """Deprecated alias of :func:`dsmtheory.variance.fisher_trace` (one release)."""
+    _deprecated("optimal.fisher_trace", "variance.fisher_trace")
+    return variance.fisher_trace(gm, **options)
+
+
+def small_noise_fisher(gm: GaussianMixture, **options) -> float:
+    r"""$J_0=\mathrm{tr}\,I_0/D$, the coefficient of P9: $c^*-1\sim\sigma^2J_0$ as σ → 0
+    (for full-rank data, below $\tilde\sigma\approx\sqrt{e_{\min}}$; FORMULAS.md §8).
+
+    By the engine's ``"auto"`` rule on $p_0$ itself (1e-10 relative in D ≤ 2). Options as in
+    :func:`dsmtheory.variance.fisher_trace`.
     """
-
-    value: jax.Array | float
-    stderr: jax.Array | float
-    method: str
-    rule: int
+    return float(variance.fisher_trace(gm, **options).value) / gm.dim
 
 
 # ---------------------------------------------------------------------------------------
-# Expectations over x_t
+# c*(t): homoskedastic irreducible noise (criterion (c))
 # ---------------------------------------------------------------------------------------
-def _gh_nodes(dim: int, n: int):
-    """Tensor-product Gauss–Hermite nodes ``(n^D, D)`` and weights for E over N(0, I)."""
-    z, w = np.polynomial.hermite.hermgauss(n)
-    z = z * math.sqrt(2.0)
-    w = w / math.sqrt(math.pi)
-    grids = np.meshgrid(*([z] * dim), indexing="ij")
-    wg = np.meshgrid(*([w] * dim), indexing="ij")
-    nodes = np.stack([g.ravel() for g in grids], axis=-1)
-    weights = np.prod(np.stack([g.ravel() for g in wg], axis=-1), axis=-1)
-    return jnp.asarray(nodes), jnp.asarray(weights)
+def _c_from_d_eff(gm: GaussianMixture, est: Estimate) -> Estimate:
+    d_eff = np.asarray(est.value)
+    c = gm.dim / d_eff
+    se = c * np.asarray(est.stderr) / d_eff
+    if np.ndim(c) == 0:
+        c, se = float(c), float(se)
+    return est._replace(value=c, stderr=se)
 
 
-def _component_nodes(gm: GaussianMixture, alpha, sigma, n: int):
-    r"""Quadrature points ``(K, M, D)`` and weights ``(K, M)`` (including mixture weights)
-    for expectations over $x_t\sim$ ``gm.noised(alpha, sigma)``."""
-    z, w = _gh_nodes(gm.dim, n)
-    et = alpha**2 * gm.eigvals + sigma**2  # (K, D)
-    scaled = jnp.sqrt(et)[:, None, :] * z[None, :, :]  # (K, M, D)
-    rot = jnp.einsum("kde,kme->kmd", gm.eigvecs, scaled)
-    pts = alpha * gm.means[:, None, :] + rot
-    return pts, gm.weights[:, None] * w[None, :]
-
-
-def _resolve(gm, method, num_samples, num_nodes, key):
-    check_choice("method", method, _METHODS)
-    if method == "auto":
-        method = "quadrature" if gm.dim <= 3 else "monte_carlo"
-    if method == "quadrature":
-        if gm.dim > 3:
-            raise ValueError(f"method='quadrature' needs dim <= 3, got dim {gm.dim}")
-        n = _DEFAULT_NODES[gm.dim] if num_nodes is None else num_nodes
-        check_count(n, "num_nodes")
-        return method, int(n)
-    n = _DEFAULT_MC if num_samples is None else num_samples
-    check_count(n, "num_samples")
-    if n < 2:
-        raise ValueError(f"num_samples must be >= 2, got {n}")
-    if key is None:
-        raise ValueError("key is required for method='monte_carlo' (a jax.random key)")
-    return method, int(n)
-
-
-def _expect(gm, alpha, sigma, f, method, rule, key):
-    """E[f(x_t)] with x_t ~ gm.noised(alpha, sigma); f maps (..., D) to (...) values.
-
-    Returns (value, stderr)."""
-    if method == "quadrature":
-        pts, w = _component_nodes(gm, alpha, sigma, rule)
-        return jnp.sum(w * f(pts)), jnp.zeros(())
-    k0, k1 = jax.random.split(key)
-    x0 = gm.sample(k0, rule)
-    eps = jax.random.normal(k1, x0.shape, dtype=x0.dtype)
-    vals = f(alpha * x0 + sigma * eps)
-    return jnp.mean(vals), jnp.std(vals, ddof=1) / math.sqrt(rule)
-
-
-def _check_scalar_pos(x, name):
-    if is_concrete(x):
-        if np.ndim(x) != 0:
-            raise ValueError(f"{name} must be a scalar, got shape {np.shape(x)}")
-        check_positive(x, name)
-
-
-def expected_posterior_trace(
+def homoskedastic_multiplier(
     gm: GaussianMixture,
     alpha,
     sigma,
@@ -166,172 +136,123 @@ def expected_posterior_trace(
     key=None,
     num_samples: int | None = None,
     num_nodes: int | None = None,
+    rtol: float | None = None,
 ) -> Estimate:
-    r"""$\mathrm{mmse}(t)=\mathbb E_{x_t}\,\mathrm{tr}\,\mathrm{Cov}(x_0\mid x_t)$, averaged
-    from the closed-form posterior covariance (Rao–Blackwellized).
+    r"""$c^*(t)$ making the weighted irreducible noise $\Lambda R$ constant over t.
 
-    FORMULAS.md §4: $R(t)=\frac{\alpha^2}{\sigma^4}\mathrm{mmse}(t)$.
+    $$c^*=\frac{1}{1-\sigma^2\,\mathrm{tr}I_t/D}=\frac{D}{\sigma^2R(t)}
+    =\frac{D\,\sigma^2}{\alpha^2\,\mathrm{mmse}(t)}=\frac{D}{d_{\rm eff}(t)},$$
+
+    computed from the last form (no cancellation at small σ). Properties: $c^*\ge1$;
+    $c^*\to D/\bar d$ as σ → 0 with $\bar d=\sum_k\pi_k\,\mathrm{rank}\,\Sigma_k$ (1 for
+    full-rank data, where $c^*-1\sim\sigma^2J_0$ (P9) once $\tilde\sigma\ll\sqrt{e_{\min}}$);
+    $c^*=1+\sigma^2/s^2$ for VE Gaussian data of std s (EDM with $\sigma_d=s$, P14). Zhang et
+    al. 2025 (scalar optimum, rebuilt); FORMULAS.md §3.15, §6(c), §8.
 
     Args:
-        gm: the clean mixture.
-        alpha, sigma: scalars > 0.
-        method: ``"auto"`` (quadrature for D <= 3), ``"quadrature"`` or ``"monte_carlo"``.
-        key: JAX PRNG key (Monte Carlo only).
-        num_samples: Monte Carlo sample count (default 20000).
-        num_nodes: Gauss–Hermite nodes per axis and component (default 200/80/24 for
-            D = 1/2/3).
+        gm: the clean mixture. alpha, sigma: scalars > 0.
+        method, key, num_samples, rtol: as in :func:`dsmtheory.variance.mmse`.
+        num_nodes: Gauss–Hermite nodes per axis (implies ``method="gauss_hermite"``).
 
     Returns:
-        :class:`Estimate` with a scalar value.
+        :class:`~dsmtheory.expectations.Estimate`; for Monte Carlo the stderr is propagated
+        by the delta method, $\mathrm{se}(c^*)=c^*\,\mathrm{se}(d_{\rm eff})/d_{\rm eff}$.
 
-    Raises:
-        ValueError: for σ ≤ 0, α ≤ 0, an unknown method or a missing key.
+    Example:
+        >>> round(homoskedastic_multiplier(dsm.bimodal_1d(), 1.0, 0.25).value, 3)
+        2.0
     """
-    check_mixture(gm)
-    _check_scalar_pos(alpha, "alpha")
-    _check_scalar_pos(sigma, "sigma")
-    method, rule = _resolve(gm, method, num_samples, num_nodes, key)
-    value, se = _expect(
-        gm, alpha, sigma, lambda x: posterior_cov_trace(gm, x, alpha, sigma), method, rule, key
+    est = variance.effective_dimension(
+        gm, alpha, sigma, **_options(method, key, num_samples, num_nodes, rtol)
     )
-    return Estimate(value, se, method, rule)
+    return _c_from_d_eff(gm, est)
 
 
-def fisher_trace(
+def score_weight(gm: GaussianMixture, alpha, sigma, **options) -> Estimate:
+    r"""$\Lambda^*(t)=\sigma^2c^*(t)=D/\mathrm{tr}\,\mathbb E\,C_t$, the scalar
+    inverse-variance score-loss weight (FORMULAS.md §3.15)."""
+    c = homoskedastic_multiplier(gm, alpha, sigma, **options)
+    s2 = check_scalar(sigma, "sigma", positive=True) ** 2
+    return c._replace(value=s2 * c.value, stderr=s2 * c.stderr)
+
+
+def c_star_curve(
     gm: GaussianMixture,
+    sigmas,
+    process: str = "ve",
     *,
     method: str = "auto",
     key=None,
     num_samples: int | None = None,
     num_nodes: int | None = None,
-) -> Estimate:
-    r"""$\mathrm{tr}\,I=\mathbb E_{x\sim p}\|\nabla\log p(x)\|^2$ of ``gm``'s own density
-    (pass ``gm.noised(alpha, sigma)`` for a noise level). FORMULAS.md §4.
-
-    An own quadrature (the same rule as :func:`expected_posterior_trace`) so that the
-    identity $R=D/\sigma^2-\mathrm{tr}I_t=\alpha^2\mathrm{mmse}/\sigma^4$ (P12) can be
-    checked between two independent computations.
-    """
-    check_mixture(gm)
-    method, rule = _resolve(gm, method, num_samples, num_nodes, key)
-    one = jnp.ones((), dtype=gm.means.dtype)
-
-    def f(x):
-        return jnp.sum(gm.score(x) ** 2, axis=-1)
-
-    if method == "quadrature":
-        value, se = _expect(gm, one, 0.0 * one, f, method, rule, key)
-    else:
-        x = gm.sample(key, rule)
-        vals = f(x)
-        value, se = jnp.mean(vals), jnp.std(vals, ddof=1) / math.sqrt(rule)
-    return Estimate(value, se, method, rule)
-
-
-def small_noise_fisher(gm: GaussianMixture, **kw) -> float:
-    r"""$J_0=\mathrm{tr}\,I_0/D$, the coefficient of P9: $c^*-1\sim\sigma^2J_0$ as σ → 0."""
-    est = fisher_trace(gm, **kw)
-    return float(est.value) / gm.dim
-
-
-# ---------------------------------------------------------------------------------------
-# c*(t): homoskedastic irreducible noise (criterion (c))
-# ---------------------------------------------------------------------------------------
-def homoskedastic_multiplier(gm: GaussianMixture, alpha, sigma, **kw) -> Estimate:
-    r"""$c^*(t)$ making the weighted irreducible noise $\Lambda R$ constant over t.
-
-    $$c^*=\frac{1}{1-\sigma^2\,\mathrm{tr}I_t/D}=\frac{D}{\sigma^2R(t)}
-    =\frac{D\,\sigma^2}{\alpha^2\,\mathrm{mmse}(t)},$$
-
-    computed from the last form (no cancellation at small σ). Properties: $c^*\ge1$,
-    $c^*\to1$ as σ → 0 with $c^*-1\sim\sigma^2J_0$ (P9), and $c^*=1+\sigma^2/s^2$ for VE
-    Gaussian data of std s (EDM with $\sigma_d=s$, P14). Zhang et al. 2025 (scalar
-    optimum, rebuilt); FORMULAS.md §3.15, §6(c).
+    rtol: float | None = None,
+    full_output: bool = False,
+    progress: bool = False,
+):
+    r"""$c^*(\sigma)=D/d_{\rm eff}(\sigma)$ on a grid of σ, in one call of the engine.
 
     Args:
-        gm: the clean mixture. alpha, sigma: scalars > 0.
-        **kw: ``method``, ``key``, ``num_samples``, ``num_nodes`` as in
-            :func:`expected_posterior_trace`.
-
-    Returns:
-        :class:`Estimate`; for Monte Carlo the stderr is propagated by the delta method,
-        $\mathrm{se}(c^*)=c^*\,\mathrm{se}(\mathrm{mmse})/\mathrm{mmse}$.
-
-    Example:
-        >>> float(homoskedastic_multiplier(dsm.bimodal_1d(), 1.0, 0.25).value)  # ≈ 2.000
-    """
-    est = expected_posterior_trace(gm, alpha, sigma, **kw)
-    c = gm.dim * sigma**2 / (alpha**2 * est.value)
-    return Estimate(c, c * est.stderr / est.value, est.method, est.rule)
-
-
-def score_weight(gm: GaussianMixture, alpha, sigma, **kw) -> Estimate:
-    r"""$\Lambda^*(t)=\sigma^2c^*(t)=D/\mathrm{tr}\,\mathbb E\,C_t$, the scalar
-    inverse-variance score-loss weight (FORMULAS.md §3.15)."""
-    c = homoskedastic_multiplier(gm, alpha, sigma, **kw)
-    return Estimate(sigma**2 * c.value, sigma**2 * c.stderr, c.method, c.rule)
-
-
-def _alpha_of(sigmas, process):
-    check_choice("process", process, ("ve", "vp"))
-    if process == "ve":
-        return jnp.ones_like(sigmas)
-    if is_concrete(sigmas) and np.any(np.asarray(sigmas) >= 1.0):
-        raise ValueError("sigmas must be < 1 for process='vp' (alpha^2 + sigma^2 = 1)")
-    return jnp.sqrt(1.0 - sigmas**2)
-
-
-def c_star_curve(
-    gm: GaussianMixture, sigmas, process: str = "ve", *, num_nodes: int | None = None
-) -> jax.Array:
-    r"""$c^*(\sigma)$ on a grid of σ, vectorised (quadrature; D <= 3).
-
-    Args:
-        gm: the clean mixture.
+        gm: the clean mixture (any D; Monte Carlo with standard errors for D > 3).
         sigmas: ``(n,)`` noise levels > 0 (< 1 for VP).
         process: ``"ve"`` (α = 1) or ``"vp"`` (α = √(1 − σ²)).
-        num_nodes: Gauss–Hermite nodes per axis.
+        method, key, num_samples, num_nodes, rtol: as in :func:`homoskedastic_multiplier`.
+        full_output: return the :class:`~dsmtheory.expectations.Estimate` (values, standard
+            errors, rule) instead of the values alone.
+        progress: a progress bar over noise levels.
 
     Returns:
-        ``(n,)`` values of $c^*=D\sigma^2/(\alpha^2\mathrm{mmse})$.
+        ``(n,)`` values of $c^*$ (a NumPy array), or the Estimate.
     """
     check_mixture(gm)
-    sigmas = jnp.atleast_1d(jnp.asarray(sigmas, dtype=gm.means.dtype))
-    check_positive(sigmas, "sigmas")
-    alphas = _alpha_of(sigmas, process)
-    _, rule = _resolve(gm, "quadrature", None, num_nodes, None)
-    return _c_star_batch(gm, alphas, sigmas, rule)
-
-
-def c_star_of_lambda(gm: GaussianMixture, lam, *, num_nodes: int | None = None) -> jax.Array:
-    r"""$c^*(\lambda)$ (the same for every process: it depends on $\tilde\sigma=e^{-\lambda/2}$
-    only), ``(n,)`` → ``(n,)``."""
-    check_mixture(gm)
-    lam = jnp.atleast_1d(jnp.asarray(lam, dtype=gm.means.dtype))
-    check_finite(lam, "lam")
-    _, rule = _resolve(gm, "quadrature", None, num_nodes, None)
-    sig = jnp.exp(-0.5 * lam)
-    return _c_star_batch(gm, jnp.ones_like(sig), sig, rule)
-
-
-def _c_star_batch(gm, alphas, sigmas, rule):
-    return _c_star_kernel(gm, alphas, sigmas, rule)
-
-
-@jax.jit
-def _c_star_one(gm, a, s, z, w):
-    et = a**2 * gm.eigvals + s**2
-    pts = a * gm.means[:, None, :] + jnp.einsum(
-        "kde,kme->kmd", gm.eigvecs, jnp.sqrt(et)[:, None, :] * z[None, :, :]
+    est = variance.effective_dimension_curve(
+        gm,
+        sigmas,
+        process,
+        progress=progress,
+        **_options(method, key, num_samples, num_nodes, rtol),
     )
-    mmse = jnp.sum(gm.weights[:, None] * w[None, :] * posterior_cov_trace(gm, pts, a, s))
-    return gm.dim * s**2 / (a**2 * mmse)
+    out = _c_from_d_eff(gm, est)
+    return out if full_output else np.asarray(out.value)
 
 
-def _c_star_kernel(gm, alphas, sigmas, rule):
-    z, w = _gh_nodes(gm.dim, rule)
-    # a Python-level loop in chunks would also do; vmap keeps it one compiled call
-    return jax.vmap(_c_star_one, in_axes=(None, 0, 0, None, None))(gm, alphas, sigmas, z, w)
+def c_star_of_lambda(
+    gm: GaussianMixture,
+    lam,
+    *,
+    method: str = "auto",
+    key=None,
+    num_samples: int | None = None,
+    num_nodes: int | None = None,
+    rtol: float | None = None,
+    full_output: bool = False,
+    progress: bool = False,
+):
+    r"""$c^*(\lambda)$, the same for every process (it depends on $\tilde\sigma=e^{-\lambda/2}$
+    only), ``(n,)`` → ``(n,)``; options as in :func:`c_star_curve`."""
+    check_mixture(gm)
+    lam = as_float_array(lam, "lam").reshape(-1)
+    check_finite(lam, "lam")
+    return c_star_curve(
+        gm,
+        np.exp(-0.5 * lam),
+        "ve",
+        method=method,
+        key=key,
+        num_samples=num_samples,
+        num_nodes=num_nodes,
+        rtol=rtol,
+        full_output=full_output,
+        progress=progress,
+    )
+
+
+def mean_rank(gm: GaussianMixture) -> float:
+    r"""$\bar d=\sum_k\pi_k\,\mathrm{rank}\,\Sigma_k$, the dimension of the data's support
+    weighted by the components: $c^*\to D/\bar d$ and $d_{\rm eff}\to\bar d$ as σ → 0
+    (FORMULAS.md §8). A zero eigenvalue is one stored as exactly 0."""
+    check_mixture(gm)
+    ranks = np.sum(np.asarray(gm.eigvals) > 0, axis=-1)
+    return float(np.asarray(gm.weights) @ ranks)
 
 
 # ---------------------------------------------------------------------------------------
@@ -339,10 +260,20 @@ def _c_star_kernel(gm, alphas, sigmas, rule):
 # ---------------------------------------------------------------------------------------
 class OptimalWeighting:
     r"""The ε-space weighting $\omega_\varepsilon(\lambda)=c^*(\lambda)$ (score-space
-    $\Lambda=\sigma^2c^*$) for one mixture, tabulated on a λ grid and interpolated in λ
-    (linear in $\log c^*$). Outside the grid it follows the exact asymptotes:
-    $c^*-1\propto e^{-\lambda}$ for λ → +∞ (P9) and $c^*\propto e^{-\lambda}$ for
+    $\Lambda=\sigma^2c^*$) for one mixture, tabulated on a λ grid by the engine and
+    interpolated by a cubic spline in $\log c^*$ (jittable).
+
+    Outside the grid it follows the exact asymptotes: $c^*\to c^*(\lambda_{\max})$ (the
+    low-noise limit $D/\bar d$, reached once $\tilde\sigma^2\ll e_{\min}$) with the correction
+    $c^*-c_\infty\propto e^{-\lambda}$ for λ → +∞ (P9), and $c^*\propto e^{-\lambda}$ for
     λ → −∞ (mmse → tr Cov(x₀)).
+
+    Accuracy: at the table's nodes, that of the engine's rule (``table_rule``; 1e-10 relative
+    in D ≤ 2 by default); between nodes the spline adds an interpolation error, the largest
+    relative error at the midpoints of the table, which
+    :meth:`measure_interpolation_error` measures against the engine (at construction with
+    ``measure_interpolation=True``; measured values for the built-in mixtures are in
+    docs/choosing-c.md).
 
     Call it on λ: ``w(lam) -> omega_eps``; ``w.total(lam, density)`` is KG's
     $w=p\,\omega_\varepsilon$.
@@ -350,28 +281,76 @@ class OptimalWeighting:
 
     name = "optimal"
 
-    def __init__(self, gm, process="ve", lam_min=-16.0, lam_max=16.0, num_grid=513, num_nodes=None):
+    def __init__(
+        self,
+        gm,
+        process="ve",
+        lam_min=-16.0,
+        lam_max=16.0,
+        num_grid=129,
+        num_nodes=None,
+        *,
+        method="auto",
+        key=None,
+        num_samples=None,
+        measure_interpolation=False,
+    ):
         check_mixture(gm)
         check_choice("process", process, ("ve", "vp"))
-        check_count(num_grid, "num_grid")
-        if num_grid < 2:
-            raise ValueError(f"num_grid must be >= 2, got {num_grid}")
-        if not float(lam_min) < float(lam_max):
+        num_grid = check_count(num_grid, "num_grid", 4)
+        lam_min = check_scalar(lam_min, "lam_min")
+        lam_max = check_scalar(lam_max, "lam_max")
+        if not lam_min < lam_max:
             raise ValueError(f"lam_min must be < lam_max, got {lam_min} and {lam_max}")
         self.gm = gm
         self.process = process
-        self.grid = jnp.linspace(float(lam_min), float(lam_max), int(num_grid))
-        self.log_c = jnp.log(c_star_of_lambda(gm, self.grid, num_nodes=num_nodes))
+        grid = np.linspace(lam_min, lam_max, num_grid)
+        opts = _options(method, key, num_samples, num_nodes, None)
+        est = c_star_of_lambda(gm, grid, full_output=True, **opts)
+        self.table_rule = est.rule
+        self.table_method = est.method
+        self.grid = jnp.asarray(grid)
+        self.log_c = jnp.asarray(np.log(est.value))
+        spline = CubicSpline(grid, np.log(est.value), bc_type="natural")
+        # piecewise cubic coefficients, highest power first: (4, n-1)
+        self._coef = jnp.asarray(spline.c)
+        self._options = opts
+        #: the exact limit of c* as λ → ∞: D / Σ_k π_k rank Σ_k (FORMULAS.md §8)
+        self.c_low_noise = float(gm.dim / mean_rank(gm))
+        self.interpolation_error = None
+        if measure_interpolation:
+            self.measure_interpolation_error()
         self.params = {"gm": gm, "process": process}
+
+    def measure_interpolation_error(self) -> float:
+        """The largest relative error of the spline at the midpoints of the table, against
+        the engine's c* there (as many expectations again as the table has nodes); stored in
+        ``interpolation_error`` and returned."""
+        grid = np.asarray(self.grid)
+        mids = 0.5 * (grid[1:] + grid[:-1])
+        exact = np.asarray(c_star_of_lambda(self.gm, mids, **self._options))
+        approx = np.asarray(self(jnp.asarray(mids)))
+        self.interpolation_error = float(np.max(np.abs(approx / exact - 1.0)))
+        return self.interpolation_error
+
+    def _log_c_inside(self, lam):
+        grid = self.grid
+        idx = jnp.clip(jnp.searchsorted(grid, lam, side="right") - 1, 0, grid.shape[0] - 2)
+        dx = lam - grid[idx]
+        c = self._coef[:, idx]
+        return ((c[0] * dx + c[1]) * dx + c[2]) * dx + c[3]
 
     def __call__(self, lam) -> jax.Array:
         lam = jnp.asarray(lam, dtype=self.grid.dtype)
         if is_concrete(lam):
             check_finite(lam, "lam")
         lo, hi = self.grid[0], self.grid[-1]
-        inside = jnp.interp(lam, self.grid, self.log_c)
+        inside = self._log_c_inside(jnp.clip(lam, lo, hi))
+        # above the grid: c* → c_inf = D / d̄ (the exact low-noise limit, d̄ the mean rank of
+        # the components) with c* - c_inf ∝ e^{-λ}, matched to the last node
         c_hi = jnp.exp(self.log_c[-1])
-        above = jnp.log1p((c_hi - 1.0) * jnp.exp(-(jnp.maximum(lam, hi) - hi)))
+        amp = c_hi - self.c_low_noise
+        above = jnp.log(self.c_low_noise + amp * jnp.exp(-(jnp.maximum(lam, hi) - hi)))
         below = self.log_c[0] + (lo - jnp.minimum(lam, lo))
         out = jnp.where(lam > hi, above, jnp.where(lam < lo, below, inside))
         return jnp.exp(out)
@@ -395,24 +374,15 @@ def optimal_weighting(gm: GaussianMixture | None = None, process: str = "ve", **
             §4 table mixture), so that the entry has defaults like every registry entry.
         process: ``"ve"`` or ``"vp"`` (c* is process-independent; kept for the record).
         **kw: ``lam_min``, ``lam_max``, ``num_grid`` of the interpolation table and
-            ``num_nodes`` of its quadrature.
+            ``num_nodes``, ``method``, ``key``, ``num_samples`` of its expectations.
 
     Returns:
-        A :class:`dsmtheory.weightings.Weighting` (or the bare :class:`OptimalWeighting`
-        table when the registry module is unavailable).
+        A :class:`dsmtheory.weightings.Weighting`.
     """
     if gm is None:
-        from .mixture import bimodal_1d
-
         gm = bimodal_1d()
     table = OptimalWeighting(gm, process, **kw)
-    try:
-        from .weightings import Weighting
-    except ImportError:  # pragma: no cover - registry not built
-        return table
-    from types import MappingProxyType
-
-    return Weighting(
+    return weightings.Weighting(
         name="optimal",
         params=MappingProxyType({"gm": gm, "process": process, **kw}),
         formula=r"\omega_\varepsilon(\lambda)=c^*(\lambda)=\frac{D\tilde\sigma^2}"
@@ -424,18 +394,7 @@ def optimal_weighting(gm: GaussianMixture | None = None, process: str = "ve", **
     )
 
 
-def _register():
-    try:
-        from . import weightings
-    except ImportError:  # the registry module is not built yet
-        return
-    register = getattr(weightings, "register", None)
-    if register is None:  # pragma: no cover
-        return
-    register("optimal", optimal_weighting, overwrite=True)
-
-
-_register()
+weightings.register("optimal", optimal_weighting, overwrite=True)
 
 
 def equivalent_c(name: str, lam, **params) -> jax.Array:
@@ -449,8 +408,6 @@ def equivalent_c(name: str, lam, **params) -> jax.Array:
         name: a :mod:`dsmtheory.weightings` registry name. lam: log-SNR values.
         **params: the weighting's parameters.
     """
-    from . import weightings
-
     return weightings.get(name, **params)(lam)
 
 
@@ -483,8 +440,8 @@ def matrix_weight(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
         ``(..., D, D)``.
     """
     check_mixture(gm)
-    _check_scalar_pos(alpha, "alpha")
-    _check_scalar_pos(sigma, "sigma")
+    check_scalar(alpha, "alpha", positive=True)
+    check_scalar(sigma, "sigma", positive=True)
     inv, _ = _inv_psd(posterior_cov(gm, x_t, alpha, sigma))
     return (sigma**4 / alpha**2) * inv
 
@@ -493,8 +450,8 @@ def matrix_weight_trace(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
     r"""$\mathrm{tr}\,W^*(x_t)=\frac{\sigma^4}{\alpha^2}\sum_i 1/e_i$ over the eigenvalues
     $e_i$ of $\mathrm{Cov}(x_0\mid x_t)$. ``(..., D)`` → ``(...)``."""
     check_mixture(gm)
-    _check_scalar_pos(alpha, "alpha")
-    _check_scalar_pos(sigma, "sigma")
+    check_scalar(alpha, "alpha", positive=True)
+    check_scalar(sigma, "sigma", positive=True)
     _, e = _inv_psd(posterior_cov(gm, x_t, alpha, sigma))
     return (sigma**4 / alpha**2) * jnp.sum(1.0 / e, axis=-1)
 
@@ -532,37 +489,55 @@ class ResidualVariance(NamedTuple):
     scale_free: float
 
 
+def _matrix_weight_trace(x, alpha, sigma, gm):
+    r"""$\mathrm{tr}\,W^*(x)$ (engine integrand)."""
+    return matrix_weight_trace(gm, x, alpha, sigma)
+
+
 def residual_variance(
-    gm: GaussianMixture, alpha, sigma, weight="matrix", *, num_nodes: int | None = None
+    gm: GaussianMixture,
+    alpha,
+    sigma,
+    weight="matrix",
+    *,
+    method: str = "auto",
+    key=None,
+    num_samples: int | None = None,
+    num_nodes: int | None = None,
+    rtol: float | None = None,
 ) -> ResidualVariance:
     r"""Residual (label-noise) variance of a score-loss weighting at one noise level,
-    exactly from the closed forms (P16, sharpened).
+    exactly from the closed forms (P16, sharpened), averaged over $x_t$ by the engine.
 
     Args:
-        gm: the clean mixture (D <= 3). alpha, sigma: scalars > 0.
+        gm: the clean mixture (any D; Monte Carlo for D > 3). alpha, sigma: scalars > 0.
         weight: ``"matrix"`` for $W^*=C_t^{-1}$, or a scalar score-space weight $\Lambda>0$
             (e.g. $\sigma^2$, $\sigma^2c^*$, $\sigma^2\omega_\varepsilon$).
+        method, key, num_samples, num_nodes, rtol: as in :func:`homoskedastic_multiplier`.
 
     Returns:
         :class:`ResidualVariance`. For $\Lambda=\sigma^2$: raw $=\sigma^2-\sigma^4J_t$;
         for $W^*$: raw $=\mathbb E\mathrm{tr}C^{-1}/D\approx\sigma^2+\sigma^4J$.
     """
     check_mixture(gm)
-    _check_scalar_pos(alpha, "alpha")
-    _check_scalar_pos(sigma, "sigma")
-    _, rule = _resolve(gm, "quadrature", None, num_nodes, None)
-    pts, w = _component_nodes(gm, alpha, sigma, rule)
+    alpha = check_scalar(alpha, "alpha", positive=True)
+    sigma = check_scalar(sigma, "sigma", positive=True)
+    opts = _options(method, key, num_samples, num_nodes, rtol)
     d = gm.dim
     if isinstance(weight, str):
         if weight != "matrix":
             raise ValueError(f"weight must be 'matrix' or a positive scalar, got {weight!r}")
-        tr_winv = jnp.sum(w * matrix_weight_trace(gm, pts, alpha, sigma))
-        raw = float(tr_winv) / d
+        est = expectations.expect(
+            _matrix_weight_trace,
+            gm.noised(alpha, sigma),
+            (jnp.asarray(alpha), jnp.asarray(sigma), gm),
+            **opts,
+        )
+        raw = float(est.value) / d
         return ResidualVariance(raw, raw, 1.0 / raw)
-    check_positive(weight, "weight")
-    r = alpha**2 / sigma**4 * jnp.sum(w * posterior_cov_trace(gm, pts, alpha, sigma))
-    lam_w = float(weight)
-    return ResidualVariance(lam_w**2 * float(r) / d, lam_w, float(r) / d)
+    lam_w = check_scalar(weight, "weight", positive=True)
+    r = float(variance.irreducible_variance(gm, alpha, sigma, **opts).value)
+    return ResidualVariance(lam_w**2 * r / d, lam_w, r / d)
 
 
 # ---------------------------------------------------------------------------------------
@@ -681,19 +656,18 @@ def compare_densities(lam, w, m2, *, loss=None, baseline=None) -> DensityCompari
 
 
 def label_noise_second_moment(
-    gm: GaussianMixture, lam, process: str = "ve", *, num_nodes: int | None = None
-):
-    r"""Per-λ second moment of the per-sample gradient $g=2(s_	heta-s_c)$ of the unweighted
-    score loss at the true score, for the nonparametric model ($J_	heta=I$):
+    gm: GaussianMixture, lam, process: str = "ve", **options
+) -> np.ndarray:
+    r"""Per-λ second moment of the per-sample gradient $g=2(s_\theta-s_c)$ of the unweighted
+    score loss at the true score, for the nonparametric model ($J_\theta=I$):
     $m_2=4\,\mathbb E\,\mathrm{tr}C_t=4R(\lambda)=4D/(\sigma^2c^*(\lambda))$, with $m_1=0$
     (FORMULAS.md §5 P11). ``process`` picks σ(λ) (``"ve"``: $e^{-\lambda/2}$; ``"vp"``:
-    $\mathrm{sigmoid}(-\lambda)^{1/2}$). ``(n,)`` → ``(n,)``."""
-    from .schedules import alpha_sigma
-
+    $\mathrm{sigmoid}(-\lambda)^{1/2}$). ``(n,)`` → ``(n,)``; ``options`` as in
+    :func:`c_star_of_lambda` (any D)."""
     check_mixture(gm)
-    lam = jnp.atleast_1d(jnp.asarray(lam, dtype=gm.means.dtype))
-    check_finite(lam, "lam")
     check_choice("process", process, ("ve", "vp"))
-    c = c_star_of_lambda(gm, lam, num_nodes=num_nodes)
-    sig2 = alpha_sigma(lam, process)[1] ** 2
+    lam = as_float_array(lam, "lam").reshape(-1)
+    check_finite(lam, "lam")
+    c = np.asarray(c_star_of_lambda(gm, lam, **options))
+    sig2 = np.asarray(alpha_sigma(jnp.asarray(lam), process)[1]) ** 2
     return 4.0 * gm.dim / (sig2 * c)

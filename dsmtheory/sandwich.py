@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import expectations
 from ._validation import check_count, check_mixture, check_positive
 from .mixture import GaussianMixture, posterior_cov
 from .schedules import Schedule
@@ -140,33 +141,49 @@ class SandwichResult(NamedTuple):
     fisher_divergence: float
 
 
-@jax.jit
-def _sandwich_core(gm, model, alpha, sigma, pw, omega, z, wz):
-    """Jitted body of :func:`sandwich_variance` (λ-node arrays in, matrices out)."""
+def _sandwich_first(x, alpha, sigma, gm, model):
+    r"""Per point: $\Phi^\top\Phi$, $\Phi^\top C_t\Phi$ and $\Phi^\top s^*$ stacked as
+    ``(B, 2P + 1, P)`` (one engine integrand)."""
+    phi = features(model, x, alpha, sigma)  # (B, D, P)
+    sstar = gm.noised(alpha, sigma).score(x)
+    cov = posterior_cov(gm, x, alpha, sigma) * (alpha**2 / sigma**4)  # C_t
+    aa = jnp.einsum("bdp,bdq->bpq", phi, phi)
+    bc = jnp.einsum("bdp,bde,beq->bpq", phi, cov, phi)
+    bs = jnp.einsum("bdp,bd->bp", phi, sstar)
+    return jnp.concatenate([aa, bc, bs[:, None, :]], axis=1)
 
-    def one(a, s):
-        et = a**2 * gm.eigvals + s**2
-        pts = a * gm.means[:, None, :] + jnp.einsum(
-            "kde,kme->kmd", gm.eigvecs, jnp.sqrt(et)[:, None, :] * z[None, :, :]
-        )
-        pts = pts.reshape(-1, gm.dim)
-        w = (gm.weights[:, None] * wz[None, :]).reshape(-1)
-        phi = features(model, pts, a, s)  # (M, D, P)
-        sstar = gm.noised(a, s).score(pts)
-        cov = posterior_cov(gm, pts, a, s) * (a**2 / s**4)  # C_t
-        aa = jnp.einsum("m,mdp,mdq->pq", w, phi, phi)
-        bs = jnp.einsum("m,mdp,md->p", w, phi, sstar)
-        bc = jnp.einsum("m,mdp,mde,meq->pq", w, phi, cov, phi)
-        return aa, bs, bc, phi, sstar, w
 
-    aa, bs, bc, phi, sstar, wx = jax.vmap(one)(alpha, sigma)
+def _sandwich_second(x, alpha, sigma, gm, model, theta):
+    r"""Per point, with the misfit $\delta=s^*-\Phi\theta^*$: $(\Phi^\top\delta)
+    (\Phi^\top\delta)^\top$ and $\|\delta\|^2$ stacked as ``(B, P + 1, P)``."""
+    phi = features(model, x, alpha, sigma)
+    delta = gm.noised(alpha, sigma).score(x) - jnp.einsum("bdp,p->bd", phi, theta)
+    pd = jnp.einsum("bdp,bd->bp", phi, delta)
+    outer = pd[:, :, None] * pd[:, None, :]
+    last = jnp.zeros_like(pd).at[:, 0].set(jnp.sum(delta**2, axis=-1))
+    return jnp.concatenate([outer, last[:, None, :]], axis=1)
+
+
+def _sandwich_core(gm, model, alpha, sigma, pw, omega, num_nodes):
+    """The two passes of :func:`sandwich_variance` over the λ nodes (engine, Gauss–Hermite)."""
+    laws = jax.vmap(gm.noised)(alpha, sigma)
+    opts = {"method": "gauss_hermite", "num_nodes": int(num_nodes)}
+    first = expectations.expect_many(_sandwich_first, laws, (alpha, sigma), (gm, model), **opts)
+    v = jnp.asarray(first.value)
+    p = v.shape[-1]
+    aa, bc, bs = v[:, :p], v[:, p : 2 * p], v[:, 2 * p]
     A = jnp.einsum("l,lpq->pq", pw, aa)
     theta = jnp.linalg.solve(A, jnp.einsum("l,lp->p", pw, bs))
-    delta = sstar - jnp.einsum("lmdp,p->lmd", phi, theta)
-    pd = jnp.einsum("lmdp,lmd->lmp", phi, delta)
-    b_lvl = bc + jnp.einsum("lm,lmp,lmq->lpq", wx, pd, pd)
+    # the misfit may vanish (a Gaussian's score is representable): then this pass is
+    # rounding noise, which the sanity check must measure against the scale of the first
+    atol = 1e-12 * float(jnp.max(jnp.abs(bc)))
+    second = expectations.expect_many(
+        _sandwich_second, laws, (alpha, sigma), (gm, model, theta), atol=atol, **opts
+    )
+    w2 = jnp.asarray(second.value)
+    b_lvl = bc + w2[:, :p]
     B = jnp.einsum("l,lpq->pq", pw * omega, b_lvl)
-    fd = jnp.einsum("l,lm,lmd->", pw, wx, delta**2) / jnp.sum(pw)
+    fd = jnp.sum(pw * w2[:, p, 0]) / jnp.sum(pw)
     return A, B, theta, jnp.trace(aa, axis1=1, axis2=2), jnp.trace(b_lvl, axis1=1, axis2=2), fd
 
 
@@ -209,16 +226,13 @@ def sandwich_variance(
     if num_nodes is None:
         num_nodes = 64 if gm.dim == 1 else 16
     check_count(num_nodes, "num_nodes")
-    from .optimal import _gh_nodes
-
     lam, wl = _lam_nodes(schedule, num_lam)
     alpha, sigma = schedule.alpha(lam), schedule.sigma(lam)
     omega = sigma**2 * jnp.asarray(c_fn(lam))
     if not bool(jnp.all(jnp.isfinite(omega)) and jnp.all(omega > 0)):
         raise ValueError("c_fn must return finite values > 0 on the schedule's lambda range")
     pw = wl * schedule.density(lam) * omega  # quadrature weight × p × ω
-    z, wz = _gh_nodes(gm.dim, int(num_nodes))
-    A, B, theta, a_tr, b_tr, fd = _sandwich_core(gm, model, alpha, sigma, pw, omega, z, wz)
+    A, B, theta, a_tr, b_tr, fd = _sandwich_core(gm, model, alpha, sigma, pw, omega, num_nodes)
     ainv = jnp.linalg.inv(A)
     cov = ainv @ B @ ainv / num_samples
     cov = 0.5 * (cov + cov.T)

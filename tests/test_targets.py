@@ -18,11 +18,8 @@ import dsmtheory as dsm
 from dsmtheory import targets as T
 from dsmtheory.derivations import t_kappa_star, t_order2_variance, t_tsm_identity
 
-# Tensor-grid trapezoid on a box of ±10 std converges spectrally for these smooth integrands;
-# two grid sizes agree to ~1e-12, but a grid differs from an *analytic* closed form by the
-# truncated tails and rounding of ~1e5-1e6 summed terms: 1e-8 relative is ample and still
-# far below any modelling error we test for.
-GRID_RTOL = 1e-8
+# The engine's default rule promises 1e-10 relative in D <= 2 (tests/test_expectations.py).
+ENGINE_RTOL = 1e-10
 
 GM2 = dsm.random_anisotropic(seed=3, num_components=3, dim=2)
 GM3 = dsm.random_anisotropic(seed=5, num_components=2, dim=3)
@@ -147,9 +144,9 @@ def test_any_order_1d_against_noised_density_and_order2_formula():
 def test_irreducible_variance_gaussian_closed_form(order):
     std, alpha, sigma = 0.7, 0.8, 0.6
     g1 = dsm.single_gaussian([0.3], std)
-    est = T.irreducible_target_variance(g1, alpha, sigma, order, method="grid")
+    est = T.irreducible_target_variance(g1, alpha, sigma, order)
     want = T.gaussian_target_variance(1, std, alpha, sigma, order)
-    np.testing.assert_allclose(est.value, want, rtol=GRID_RTOL)
+    np.testing.assert_allclose(est.value, want, rtol=ENGINE_RTOL)
     # D = 3 by Rao-Blackwellized MC: Gaussian data has a constant conditional covariance,
     # so only the ‖g‖² term varies over x_t
     g3 = dsm.single_gaussian([0.0, 1.0, -1.0], std)
@@ -159,14 +156,14 @@ def test_irreducible_variance_gaussian_closed_form(order):
 
 
 def test_order1_matches_variance_module():
-    """R_1 here (trapezoid grid of the order-1 trace) vs dsmtheory.variance's adaptive
-    quadrature of α²/σ⁴ tr Cov(x0|x_t): two independent integrations."""
+    """R_1 here (the order-1 target trace, tr C_k + ||g_k - s||^2 per component) vs
+    dsmtheory.variance's α²/σ⁴ tr Cov(x0|x_t): two integrands of the same quantity."""
     from dsmtheory import variance
 
     g1 = dsm.bimodal_1d()
-    mine = T.irreducible_target_variance(g1, 0.9, 0.3, 1, method="grid").value
-    theirs = variance.irreducible_variance(g1, 0.9, 0.3, method="quadrature").value
-    np.testing.assert_allclose(mine, theirs, rtol=GRID_RTOL)
+    mine = T.irreducible_target_variance(g1, 0.9, 0.3, 1).value
+    theirs = variance.irreducible_variance(g1, 0.9, 0.3, method="adaptive").value
+    np.testing.assert_allclose(mine, theirs, rtol=ENGINE_RTOL)
 
 
 def test_gaussian_weights_small_sigma_powers():
@@ -188,13 +185,13 @@ def test_order2_relative_correction_is_fourth_order_on_a_mixture():
     gm = dsm.bimodal_1d()  # modes ±2, std 0.25: J_0 = 16
     coef2, coef1 = [], []
     for sigma in (0.02, 0.01):
-        r2 = T.irreducible_target_variance(gm, 1.0, sigma, 2, method="grid").value
-        r1 = T.irreducible_target_variance(gm, 1.0, sigma, 1, method="grid").value
+        r2 = T.irreducible_target_variance(gm, 1.0, sigma, 2).value
+        r1 = T.irreducible_target_variance(gm, 1.0, sigma, 1).value
         coef2.append((sigma**4 * r2 / 2 - 1) / sigma**4)
         coef1.append((sigma**2 * r1 - 1) / sigma**2)
     # halving σ changes the σ⁴-coefficient by < 2%; the σ² coefficient of R_2 is zero
     np.testing.assert_allclose(coef2[0], coef2[1], rtol=0.02)
-    j0 = T.fisher_trace(gm, method="grid").value
+    j0 = dsm.variance.fisher_trace(gm).value
     np.testing.assert_allclose(-coef1[1], j0, rtol=0.01)  # O(σ²) next term: 1e-4 · O(J0²)
 
 
@@ -249,8 +246,8 @@ def test_tsm_moments_match_fisher_identities():
     gm = dsm.ring(num_modes=4, radius=1.5, std=0.4)
     alpha, sigma = 0.8, 0.6
     m = T.tsm_moments(gm, alpha, sigma, key=jax.random.PRNGKey(11), num_outer=2048, num_inner=8)
-    i0 = T.fisher_trace(gm, method="grid").value
-    r1 = T.irreducible_target_variance(gm, alpha, sigma, 1, method="grid").value
+    i0 = dsm.variance.fisher_trace(gm).value
+    r1 = T.irreducible_target_variance(gm, alpha, sigma, 1).value
     it = 2 / sigma**2 - r1
     assert abs(m.var_dsm.value - r1) < Z_BOUND * m.var_dsm.stderr
     assert abs(m.var_tsm.value - (i0 / alpha**2 - it)) < Z_BOUND * m.var_tsm.stderr
@@ -273,17 +270,20 @@ HALF = dsm.GaussianMixture(np.full(4, 0.25), np.asarray(RING.means)[::2], np.ful
 
 
 def test_iwsm_proposal_equal_to_target_is_plain_sm():
-    c = T.iwsm_variance_comparison(RING, RING, 1.0, 0.8, grid_size=201)
+    c = T.iwsm_variance_comparison(RING, RING, 1.0, 0.8)
     np.testing.assert_allclose(c.var_iwsm, c.var_sm, rtol=EXACT_RTOL)
-    np.testing.assert_allclose(c.ess_fraction, 1.0, rtol=GRID_RTOL)
-    r1 = T.irreducible_target_variance(RING, 1.0, 0.8, 1, method="grid", grid_size=201).value
+    np.testing.assert_allclose(c.ess_fraction, 1.0, rtol=ENGINE_RTOL)
+    r1 = T.irreducible_target_variance(RING, 1.0, 0.8, 1).value
     np.testing.assert_allclose(c.irreducible, r1, rtol=EXACT_RTOL)
 
 
 def test_iwsm_comparison_against_monte_carlo():
     alpha, sigma, n = 1.0, 1.0, 50_000
-    c = T.iwsm_variance_comparison(RING, HALF, alpha, sigma, grid_size=201)
-    model = T._gaussian_fit(RING).noised(alpha, sigma)
+    c = T.iwsm_variance_comparison(RING, HALF, alpha, sigma)
+    fit = dsm.GaussianMixture(
+        [1.0], np.asarray(RING.mean())[None], np.asarray(RING.covariance())[None]
+    )
+    model = fit.noised(alpha, sigma)
     pt = RING.noised(alpha, sigma)
     score = jax.jit(lambda g, x: g.score(x))
     k1, k2, k3 = jax.random.split(jax.random.PRNGKey(5), 3)
@@ -305,16 +305,29 @@ def test_iwsm_comparison_against_monte_carlo():
 
 
 def test_iwsm_missing_modes_hurts_at_low_noise_helps_at_high():
-    lo = T.iwsm_variance_comparison(RING, HALF, 1.0, 0.15, grid_size=201)
-    hi = T.iwsm_variance_comparison(RING, HALF, 1.0, 3.0, grid_size=201)
-    # the grid has converged even where the weights are ~1e8 (σ = 0.15, missing modes).
-    # p_t²/p_Bt converges more slowly than the other integrands: 201 vs 251 nodes differ by
-    # 1.6e-7 relative there (251 vs 301: 2e-9), hence 1e-6 for var_iwsm and ess only.
-    lo2 = T.iwsm_variance_comparison(RING, HALF, 1.0, 0.15, grid_size=251)
-    for name in ("objective", "irreducible", "var_dsm", "var_sm"):
-        np.testing.assert_allclose(getattr(lo, name), getattr(lo2, name), rtol=GRID_RTOL)
-    np.testing.assert_allclose(lo.var_iwsm, lo2.var_iwsm, rtol=1e-6)
-    np.testing.assert_allclose(lo.ess_fraction, lo2.ess_fraction, rtol=1e-6)
+    lo = T.iwsm_variance_comparison(RING, HALF, 1.0, 0.15)
+    hi = T.iwsm_variance_comparison(RING, HALF, 1.0, 3.0)
+    # An independent computation where the weights are ~1e8 (σ = 0.15, missing modes): the
+    # trapezoid rule on a uniform 401² grid over ±10 std of every component (spectrally
+    # convergent here: 301² and 401² agree to 3e-11). Gauss-Hermite is *not* a check here:
+    # the weighted integrand peaks 6 std out, where its nodes are sparse (off by 1.2e-3).
+    sig = 0.15
+    pt, bt = RING.noised(1.0, sig), HALF.noised(1.0, sig)
+    fit = dsm.GaussianMixture(
+        [1.0], np.asarray(RING.mean())[None], np.asarray(RING.covariance())[None]
+    )
+    mt = fit.noised(1.0, sig)
+    ax = np.linspace(-2.0 - 10 * 0.3, 2.0 + 10 * 0.3, 401)
+    xg = jnp.asarray(np.stack(np.meshgrid(ax, ax, indexing="ij"), -1).reshape(-1, 2))
+    cell = (ax[1] - ax[0]) ** 2
+    lp, lb = np.asarray(pt.log_prob(xg)), np.asarray(bt.log_prob(xg))
+    f = np.sum(np.asarray(mt.score(xg) - pt.score(xg)) ** 2, -1)
+    big_f = cell * np.sum(np.exp(lp) * f)
+    var_iwsm = cell * np.sum(np.exp(2 * lp - lb) * (f - big_f) ** 2)
+    ess = 1.0 / (cell * np.sum(np.exp(2 * lp - lb)))
+    np.testing.assert_allclose(lo.objective, big_f, rtol=1e-9)
+    np.testing.assert_allclose(lo.var_iwsm, var_iwsm, rtol=1e-9)
+    np.testing.assert_allclose(lo.ess_fraction, ess, rtol=1e-9)
     assert lo.var_iwsm > 10 * lo.var_dsm and lo.ess_fraction < 0.01
     assert hi.var_iwsm < 0.01 * hi.var_dsm and hi.ess_fraction > 0.99
 
@@ -350,14 +363,14 @@ def test_bad_input_raises_clear_errors():
         T.mix_variance(-0.1, 1.0, 0.5, 1.0, 1.0, 2)
     with pytest.raises(TypeError, match="GaussianMixture"):
         T.target_mean("ring", x, 1.0, 0.5)
-    with pytest.raises(ValueError, match="D <= 2"):
-        T.irreducible_target_variance(GM3, 1.0, 0.5, method="grid")
+    with pytest.raises(ValueError, match="D <= 3"):
+        T.irreducible_target_variance(
+            dsm.single_gaussian(np.zeros(4), 1.0), 1.0, 0.5, method="adaptive"
+        )
     with pytest.raises(ValueError, match="method"):
-        T.fisher_trace(GM2, method="exact")
-    with pytest.raises(ValueError, match="key"):
-        T.fisher_trace(GM2)
-    with pytest.raises(ValueError, match="key"):
-        T.tsm_moments(GM2, 1.0, 0.5, key=None)
+        T.irreducible_target_variance(GM2, 1.0, 0.5, method="exact")
+    with pytest.raises(TypeError, match="key"):
+        T.tsm_moments(GM2, 1.0, 0.5, key="seed")
 
 
 # --------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ NAME = "heteroskedasticity"
 HELP = "Irreducible DSM variance R(sigma) against D/sigma^2 (log-log slope -2 at low noise)."
 
 #: the --method choices, passed to :func:`dsmtheory.variance.heteroskedasticity_curve`
-METHODS = ("rao_blackwell", "quadrature", "auto")
+METHODS = ("auto", "adaptive", "gauss_hermite", "monte_carlo")
+#: the old names, accepted for one release
+OLD_METHODS = {"rao_blackwell": "monte_carlo", "quadrature": "adaptive"}
 #: the largest --num-sigmas and --num-samples
 MAX_SIGMAS = 10_000
 MAX_SAMPLES = 10_000_000
@@ -37,10 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-sigmas", type=int, default=40, help="grid size (log-spaced)")
     parser.add_argument(
         "--method",
-        choices=METHODS,
-        default="rao_blackwell",
-        help="rao_blackwell (default, fast, with standard errors), quadrature (D <= 2, "
-        "exact to ~1e-12, slower) or auto",
+        choices=METHODS + tuple(OLD_METHODS),
+        default="auto",
+        help="the expectation engine's rule: auto (default: adaptive to 1e-10 in D <= 2, "
+        "Monte Carlo with standard errors above), adaptive (D <= 3), gauss_hermite or "
+        "monte_carlo (rao_blackwell and quadrature: the old names of the last and adaptive)",
     )
     parser.add_argument(
         "--num-samples", type=int, default=None, help="Rao-Blackwell samples per sigma (20000)"
@@ -95,7 +98,7 @@ def settings(
     sigma_min: float = 1e-3,
     sigma_max: float = 10.0,
     num_sigmas: int = 40,
-    method: str = "rao_blackwell",
+    method: str = "auto",
     num_samples: int | None = None,
     seed: int = 0,
 ) -> Settings:
@@ -112,16 +115,17 @@ def settings(
             f"--sigma-max must be < 1 for --process vp (alpha = sqrt(1 - sigma^2)), got {hi!r}"
         )
     n = inp.check_int(num_sigmas, "--num-sigmas", minimum=2, maximum=MAX_SIGMAS)
+    method = OLD_METHODS.get(method, method)
     method = inp.check_choice(method, "--method", METHODS)
     if num_samples is not None:
         num_samples = inp.check_int(num_samples, "--num-samples", minimum=2, maximum=MAX_SAMPLES)
     seed = inp.check_seed(seed)
     if mixture is None:
         mixture, source = mix.ring(), "ring()"
-    if method == "quadrature" and mixture.dim > 2:
+    if method == "adaptive" and mixture.dim > 3:
         raise inp.UsageError(
-            f"--method quadrature needs a mixture of dimension <= 2, this one has "
-            f"D = {mixture.dim}; use rao_blackwell or auto"
+            f"--method adaptive needs a mixture of dimension <= 3, this one has "
+            f"D = {mixture.dim}; use monte_carlo or auto"
         )
     return Settings(mixture, source or "mixture", process, np.geomspace(lo, hi, n), method,
                     num_samples, seed)  # fmt: skip
@@ -197,10 +201,12 @@ def write(result: Result, out) -> list[Path]:
             "sigma_min": float(s.sigmas[0]),
             "sigma_max": float(s.sigmas[-1]),
             "num_sigmas": int(s.sigmas.size),
-            "method": curve.method,
+            "method": s.method,
             "num_samples": s.num_samples,
             "seed": s.seed,
         },
+        "method": curve.method,
+        "rule": curve.rule,
         "mixture": gm.to_dict(),
         "low_sigma_slope": result.slope,
         "slope_fit_range": list(result.slope_range),

@@ -233,11 +233,7 @@ def _overlay_params(name, sd):
     }.get(name, {})
 
 
-def _nodes(quick: bool) -> dict:
-    return {1: 100, 2: 32, 3: 12} if quick else {1: 200, 2: 48, 3: 16}
-
-
-def _c_star_part(gms, grids, nodes, lam_range) -> CStarPart:
+def _c_star_part(gms, grids, lam_range) -> CStarPart:
     """c*(σ), R, the first-order check, the overlays and the interpolation tables."""
     from .. import optimal
 
@@ -246,11 +242,10 @@ def _c_star_part(gms, grids, nodes, lam_range) -> CStarPart:
     lam = -2.0 * np.log(sig)
     part = CStarPart(sig, {}, {}, {}, {}, {}, {}, [], {})
     for name, gm in gms.items():
-        c = np.asarray(optimal.c_star_curve(gm, sig, num_nodes=nodes[gm.dim]))
+        c = np.asarray(optimal.c_star_curve(gm, sig))
         part.tables[name] = optimal.OptimalWeighting(
-            gm, lam_min=lo - 1.0, lam_max=hi + 1.0, num_grid=grids.num_grid,
-            num_nodes=nodes[gm.dim],
-        )  # fmt: skip
+            gm, lam_min=lo - 1.0, lam_max=hi + 1.0, num_grid=grids.num_grid
+        )
         part.c_star[name] = c
         part.R[name] = gm.dim / (sig**2 * c)
         j0 = optimal.small_noise_fisher(gm)
@@ -272,7 +267,7 @@ def _c_star_part(gms, grids, nodes, lam_range) -> CStarPart:
     return part
 
 
-def _residual_part(gms, grids, nodes, first) -> ResidualPart:
+def _residual_part(gms, grids, first) -> ResidualPart:
     """Residual variance per noise level (P16) for σ², c*, EDM, Min-SNR and W*."""
     from .. import optimal
 
@@ -280,7 +275,7 @@ def _residual_part(gms, grids, nodes, first) -> ResidualPart:
     rows, raw, scale_free = [], {}, {}
     for name, gm in gms.items():
         sd, d = _data_std(gm), gm.dim
-        cs = np.asarray(optimal.c_star_curve(gm, sig_r, num_nodes=nodes[d]))
+        cs = np.asarray(optimal.c_star_curve(gm, sig_r))
         r_ir = d / (sig_r**2 * cs)  # R = D / (σ² c*)
         lam_r = jnp.asarray(-2.0 * np.log(sig_r))
         mult = {
@@ -293,7 +288,7 @@ def _residual_part(gms, grids, nodes, first) -> ResidualPart:
             for wname, m in mult.items():
                 big_lam = s**2 * m[i]  # scalar score weight: raw = Λ² R / D, scale-free R / D
                 rows.append([name, s, wname, big_lam**2 * r_ir[i] / d, big_lam, r_ir[i] / d])
-            r = optimal.residual_variance(gm, 1.0, float(s), "matrix", num_nodes=nodes[d])
+            r = optimal.residual_variance(gm, 1.0, float(s), "matrix")
             rows.append([name, s, "matrix_W*", r.raw, r.mean_weight, r.scale_free])
     for row in rows:
         if row[0] == first:
@@ -361,7 +356,7 @@ def _importance_part(gms, grids, sched, tables, lam_range, first) -> ImportanceP
     return ImportancePart(lam_g, rows, best, dens_plot)
 
 
-def _criteria(gms, j0s, nodes, sw_best, is_best) -> dict:
+def _criteria(gms, j0s, sw_best, is_best) -> dict:
     """The recommendation table of criteria.json (c* evaluated at the reported σ)."""
     from .. import optimal
 
@@ -370,9 +365,7 @@ def _criteria(gms, j0s, nodes, sw_best, is_best) -> dict:
             zip(
                 (f"{s:g}" for s in _REPORT_SIGMAS),
                 # evaluated at these sigma (VE), not interpolated from the plot grid
-                np.asarray(
-                    optimal.c_star_curve(gm, np.asarray(_REPORT_SIGMAS), num_nodes=nodes[gm.dim])
-                ).tolist(),
+                np.asarray(optimal.c_star_curve(gm, np.asarray(_REPORT_SIGMAS))).tolist(),
                 strict=True,
             )
         )
@@ -403,15 +396,15 @@ def compute(s: Settings) -> Result:
     lo = max(SANDWICH_LAM[0], base.lam_min)
     hi = min(SANDWICH_LAM[1], base.lam_max)
     sched = schedules.get(s.schedule, lam_min=lo, lam_max=hi)
-    gms, grids, nodes = s.mixtures, Grids.of(s.quick), _nodes(s.quick)
+    gms, grids = s.mixtures, Grids.of(s.quick)
     first = next(iter(gms))  # the mixture shown in the single-mixture figures
     timings = {}
 
     t0 = time.perf_counter()
-    cs = _c_star_part(gms, grids, nodes, (lo, hi))
+    cs = _c_star_part(gms, grids, (lo, hi))
     timings["c_star"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rv = _residual_part(gms, grids, nodes, first)
+    rv = _residual_part(gms, grids, first)
     timings["residual_variance"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     sw = _sandwich_part(gms, grids, sched, cs.tables, s.seed)
@@ -419,7 +412,7 @@ def compute(s: Settings) -> Result:
     t0 = time.perf_counter()
     imp = _importance_part(gms, grids, sched, cs.tables, (lo, hi), first)
     timings["importance_sampling"] = time.perf_counter() - t0
-    criteria = _criteria(gms, cs.j0, nodes, sw.best, imp.best)
+    criteria = _criteria(gms, cs.j0, sw.best, imp.best)
     timings["total"] = time.perf_counter() - t_start
     return Result(s, sched, (lo, hi), cs, rv, sw, imp, criteria, timings)
 

@@ -7,8 +7,8 @@ On a log-SNR grid (VP by default, ``--process ve`` for VE) and the 2-D ring of 8
 * $R_1$, $R_2$ (order-1 and order-2 DSM irreducible variance, Rao–Blackwellized MC);
 * TSM variance, Cov(TSM, DSM), the optimal mix κ* (closed form $\mathrm{sigmoid}(\lambda-\log J_0)$
   and nested-MC estimate) and its variance; the DSM/TSM crossing $\lambda_\times=\log J_0$;
-* IWSM vs plain DSM per-sample variances (grid quadrature, $D\le2$) for a proposal that keeps
-  every other component of the mixture (or ``--proposal``).
+* IWSM vs plain DSM per-sample variances (the engine's adaptive rule, $D\le2$) for a
+  proposal that keeps every other component of the mixture (or ``--proposal``).
 
 Writes ``targets.csv`` (one row per λ), ``targets.json`` (settings, versions, headline
 numbers, timings) and ``targets-heteroskedasticity.png``, ``targets-tsm.png``,
@@ -25,6 +25,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from .. import variance
 from . import _inputs as inp
 from ._errors import UsageError
 from ._meta import versions
@@ -73,9 +74,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
 
 
-#: Relative accuracy of the inputs of V(kappa*) at the crossing (J0 from a trapezoid grid,
-#: about 1e-7 relative in the tests; R1 by quadrature, about 1e-10): a V below this times
-#: the size of its terms is zero within accuracy, and the gain R1 / V is reported unbounded.
+#: Relative accuracy of the inputs of V(kappa*) at the crossing (J0 and R1 by the engine,
+#: 1e-10 in D <= 2; kept at 1e-6 for Monte Carlo's rounding in higher D): a V below this
+#: times the size of its terms is zero within accuracy, and the gain R1 / V is reported
+#: unbounded.
 MIX_GAIN_RTOL = 1e-6
 
 
@@ -213,7 +215,7 @@ def mix_gain_at(gm, lam_x, process, i0, key, n_rb):
 
     a, s = (float(v) for v in schedules.alpha_sigma(lam_x, process))
     if gm.dim <= 2:
-        est = irreducible_variance(gm, a, s, method="quadrature")
+        est = irreducible_variance(gm, a, s, method="adaptive")
     else:
         est = irreducible_variance(gm, a, s, key=jax.random.fold_in(key, 7), num_samples=16 * n_rb)
     r1, r1_se = float(est.value), float(est.stderr)
@@ -242,7 +244,7 @@ def _crossing(lam, a, b):
     return float(lam[i] - d[i] * (lam[i + 1] - lam[i]) / (d[i + 1] - d[i]))
 
 
-def _rows(s: Settings, lam, i0, key, n_rb, n_out, n_in, grid, do_iwsm):
+def _rows(s: Settings, lam, i0, key, n_rb, n_out, n_in, do_iwsm):
     """One row of :data:`COLUMNS` per λ, and the seconds of each part."""
     from .. import schedules
     from .. import targets as T
@@ -261,7 +263,7 @@ def _rows(s: Settings, lam, i0, key, n_rb, n_out, n_in, grid, do_iwsm):
         kap = float(T.kappa_star(lm, i0.value, gm.dim))
         t2 = time.perf_counter()
         if do_iwsm:
-            c = T.iwsm_variance_comparison(gm, prop, a, sg, grid_size=grid)
+            c = T.iwsm_variance_comparison(gm, prop, a, sg)
             iw = [c.objective, c.var_dsm, c.var_sm, c.var_iwsm, c.var_iwsm / c.var_dsm,
                   c.ess_fraction]  # fmt: skip
         else:
@@ -287,21 +289,17 @@ def compute(s: Settings) -> Result:
     lam = np.linspace(-6.0, 10.0, n_lam)
     n_rb = 1024 if s.quick else 4096
     n_out, n_in = (512, 8) if s.quick else (2048, 16)
-    grid = 201 if s.quick else 251  # IWSM weights need ~250 nodes/axis for 1e-9 (2-D ring)
     do_iwsm = gm.dim <= 2
     key = jax.random.PRNGKey(s.seed)
     timings = {}
 
     t0 = time.perf_counter()
-    if gm.dim <= 2:
-        i0 = T.fisher_trace(gm, method="grid", grid_size=2001 if gm.dim == 1 else grid)
-    else:
-        i0 = T.fisher_trace(gm, key=jax.random.fold_in(key, 99))
+    i0 = variance.fisher_trace(gm, key=jax.random.fold_in(key, 99))
     timings["fisher"] = time.perf_counter() - t0
     j0 = i0.value / gm.dim
     lam_x = T.crossing_lambda(i0.value, gm.dim)
 
-    rows, parts = _rows(s, lam, i0, key, n_rb, n_out, n_in, grid, do_iwsm)
+    rows, parts = _rows(s, lam, i0, key, n_rb, n_out, n_in, do_iwsm)
     timings.update(parts)
     tab = np.array(rows, dtype=float)
     col = {name: tab[:, j] for j, name in enumerate(COLUMNS)}
@@ -338,7 +336,7 @@ def compute(s: Settings) -> Result:
         "seed": s.seed,
         "rb_samples": n_rb,
         "tsm_nested": [n_out, n_in],
-        "iwsm_grid": f"{grid}^{gm.dim}" if do_iwsm else "skipped (needs D <= 2)",
+        "iwsm_rule": "expectation engine, method auto" if do_iwsm else "skipped (needs D <= 2)",
         "model_for_iwsm": "moment-matched Gaussian of the mixture, noised",
     }
     timings["total"] = time.perf_counter() - t_start

@@ -167,8 +167,8 @@ CASES = [
     (["heteroskedasticity", "--out", "OUT", "--num-samples", "1"], ["--num-samples"]),
     (["heteroskedasticity", "--out", "OUT", "--num-sigmas", "1.5"], ["--num-sigmas"]),
     (
-        ["heteroskedasticity", "--out", "OUT", "--method", "quadrature", "--mixture", "@dim3"],
-        ["--method quadrature", "D = 3"],
+        ["heteroskedasticity", "--out", "OUT", "--method", "adaptive", "--mixture", "@dim4"],
+        ["--method adaptive", "D = 4"],
     ),  # fmt: skip
     # weightings
     (["weightings", "--out", "OUT", "--lam-min", "nan"], ["--lam-min"]),

@@ -46,7 +46,8 @@ def test_default_mixture_small_grid_writes_files_and_slope(tmp_path, capsys):
     np.testing.assert_allclose(sigma, np.geomspace(1e-3, 1.0, 7), rtol=1e-12)
     np.testing.assert_allclose(ref, 2.0 / sigma**2, rtol=1e-12)
     np.testing.assert_allclose(lam, -2.0 * np.log(sigma), rtol=1e-12)
-    assert np.all(alpha == 1.0) and np.all(se > 0) and np.all(r < ref)
+    # the default rule (auto) is adaptive in 2-D: exact to 1e-10, no standard error
+    assert np.all(alpha == 1.0) and np.all(se == 0) and np.all(r < ref)
     assert (out / "heteroskedasticity.png").stat().st_size > 1000
     meta = json.loads((out / "heteroskedasticity.json").read_text())
     assert meta["low_sigma_slope"] == pytest.approx(-2.0, abs=SLOPE_ATOL)
@@ -54,7 +55,7 @@ def test_default_mixture_small_grid_writes_files_and_slope(tmp_path, capsys):
     low = sigma <= 10 * sigma[0] * (1 + 1e-12)
     assert meta["low_sigma_slope"] == pytest.approx(fit_loglog_slope(sigma[low], r[low]))
     assert set(meta["versions"]) == {"dsmtheory", "jax", "numpy"}
-    assert meta["settings"]["method"] == "rao_blackwell"
+    assert meta["settings"]["method"] == "auto" and meta["method"] == "adaptive"
     printed = capsys.readouterr().out
     assert "slope" in printed and "0.001" in printed
 

@@ -1,8 +1,8 @@
 """Numerical corners through the command line: what the CSV says is the closed form.
 
-The hard-panel cases of issue 13 (modes 1e3 apart, a variance of 1e-6 in one direction)
-need the expectation engine of issue 12, item 1; until it is merged they are expected to
-fail (strict: once they pass, the marker must go).
+The hard-panel cases of issue 13 (modes 1e3 apart, a variance of 1e-6 in one direction),
+which the old single-box quadrature got wrong (half of R; 1e-108 instead of 1.5e6), through
+the command line with the expectation engine's default rule.
 """
 
 import csv
@@ -36,13 +36,12 @@ def test_one_gaussian_r_is_the_closed_form(tmp_path, process, hi):
     # K = 1, N(0, s^2): R = D/sigma^2 - tr I_t with
     # tr I_t = D / (alpha^2 s^2 + sigma^2) (derived by hand)
     s = 0.5
-    sig, r = _run(tmp_path, dsm.single_gaussian([0.0], s), 1e-3, hi, "quadrature", process)
+    sig, r = _run(tmp_path, dsm.single_gaussian([0.0], s), 1e-3, hi, "adaptive", process)
     alpha = np.ones_like(sig) if process == "ve" else np.sqrt(1 - sig**2)
     want = 1 / sig**2 - 1 / (alpha**2 * s**2 + sig**2)
     np.testing.assert_allclose(r, want, rtol=1e-8)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the per-component quadrature of issue 12 item 1")
 def test_modes_far_apart_in_the_csv(tmp_path):
     # two modes at +-1e3, variance 0.01: far apart, tr I_t = 1/(0.01 + sigma^2) exactly
     # up to exp(-1e8)
@@ -51,7 +50,6 @@ def test_modes_far_apart_in_the_csv(tmp_path):
     np.testing.assert_allclose(r, 1 / sig**2 - 1 / (0.01 + sig**2), rtol=1e-8)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the per-component quadrature of issue 12 item 1")
 def test_a_thin_direction_in_the_csv(tmp_path):
     # N(0, diag(1, 1e-6)): tr I_t = 1/(1 + sigma^2) + 1/(1e-6 + sigma^2) exactly
     gm = dsm.GaussianMixture([1.0], [[0.0, 0.0]], [[1.0, 1e-6]])

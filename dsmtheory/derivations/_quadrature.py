@@ -41,7 +41,6 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.integrate import cubature
-from scipy.special import logsumexp
 
 __all__ = ["Component", "Mixture", "pointwise", "expect", "moments", "BOX"]
 
@@ -110,8 +109,11 @@ def pointwise(mix: Mixture, y: np.ndarray, sigma: float) -> Pointwise:
         ms.append(c.mean + (c.eigvals / s * z) @ c.eigvecs.T)
         trv.append(float(np.sum(c.eigvals * s2 / s)))
     lg = np.stack(logs, -1)
-    lp = logsumexp(lg, axis=-1)
-    r = np.exp(lg - lp[:, None])
+    mx = lg.max(-1, keepdims=True)
+    e = np.exp(lg - mx)  # log-space softmax (scipy's logsumexp costs 3x more per call here)
+    tot = e.sum(-1, keepdims=True)
+    lp = (mx + np.log(tot))[:, 0]
+    r = e / tot
     g = np.stack(gs, 1)
     m = np.stack(ms, 1)
     score = np.einsum("nk,nkd->nd", r, g)

@@ -13,8 +13,9 @@ two 2-D mixtures, weights ½:
 * a line (unit variance) and a point on it (the origin): $\bar d=\tfrac12$.
 
 Quadrature: :mod:`dsmtheory.derivations._quadrature` (per-component eigenbasis,
-Gauss–Kronrod cubature at rtol 1e-10, axes split at the narrow features), an independent
-NumPy/SciPy code. Two integrands are computed: the Fisher form
+Gauss–Kronrod cubature at rtol 1e-10, axes split at the narrow features, one quadrant by
+the mixtures' reflection symmetry), an independent NumPy/SciPy code, itself checked against
+Monte Carlo in the tests. Two integrands are computed: the Fisher form
 $D-\tilde\sigma^2\mathbb E\|s\|^2$ and the decomposition
 $\sum_k\pi_kd_k+B/\tilde\sigma^2$; they agree to 1e-10 (this checks the law of total
 variance on rank-deficient components numerically). The limit: $B/\tilde\sigma^2$ falls by
@@ -66,7 +67,8 @@ def deff_two_ways(mix: Mixture, sigma: float) -> tuple[float, float, float]:
             [sigma**2 * (pw.score**2).sum(-1), pw.within / sigma**2, pw.between / sigma**2], -1
         )
 
-    fisher, within, between = expect(mix, sigma, f, rtol=1e-10)
+    # both mixtures are symmetric under the coordinate reflections: one quadrant, times 4
+    fisher, within, between = expect(mix, sigma, f, rtol=1e-10, fold=True)
     return mix.dim - fisher, within + between, between
 
 

@@ -26,6 +26,8 @@ the numeric derivation :mod:`deff_overlapping_limit`.
 
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 
 from ._base import Check, Derivation, is_identity, is_zero
@@ -62,7 +64,13 @@ def sqrt_product_holds(m1, v1, m2, v2) -> bool:
 
 def total_variance_checks() -> list[Check]:
     """The law of total variance over the component label (K = 3, D = 2) and its pairwise
-    form; E[r_k] = pi_k; V_k free of x_t. Shared with :mod:`within_component_bound`."""
+    form; E[r_k] = pi_k; V_k free of x_t. Shared with :mod:`within_component_bound` (the
+    symbolic work is done once per process: it has no inputs)."""
+    return list(_total_variance_checks())
+
+
+@functools.cache
+def _total_variance_checks() -> tuple[Check, ...]:
     r1, r2 = sp.symbols("r1 r2", positive=True)
     r = [r1, r2, 1 - r1 - r2]
     ms = [sp.Matrix(sp.symbols(f"m{k}_0:2", real=True)) for k in range(3)]
@@ -111,7 +119,7 @@ def total_variance_checks() -> list[Check]:
             xt not in prec.free_symbols and is_identity(prec, 1 / e + alpha**2 / sigma**2),
         )
     )
-    return out
+    return tuple(out)
 
 
 def amgm_checks() -> list[Check]:

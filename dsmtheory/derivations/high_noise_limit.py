@@ -60,13 +60,19 @@ def pythagoras_holds() -> bool:
     xs = sp.symbols("x0:3", real=True)
     ds = sp.symbols("d0:2", real=True)
     m = [sum(p[i, j] * xs[j] for j in range(3)) / sum(p[i, j] for j in range(3)) for i in range(2)]
+    # the cross term sum_ij p_ij (d_i - m_i)(m_i - x_j) factors as sum_i (d_i - m_i) T_i with
+    # T_i = sum_j p_ij (m_i - x_j): each T_i must vanish (the tower property) ...
+    tower = all(is_zero(sum(p[i, j] * (m[i] - xs[j]) for j in range(3))) for i in range(2))
     cross = sum(p[i, j] * (ds[i] - m[i]) * (m[i] - xs[j]) for i in range(2) for j in range(3))
-    pyth = sum(
-        p[i, j] * ((ds[i] - xs[j]) ** 2 - (m[i] - xs[j]) ** 2 - (ds[i] - m[i]) ** 2)
-        for i in range(2)
-        for j in range(3)
+    factored = sum(
+        (ds[i] - m[i]) * sum(p[i, j] * (m[i] - xs[j]) for j in range(3)) for i in range(2)
     )
-    return is_zero(cross) and is_zero(pyth)
+    # ... and (d - x)^2 - (m - x)^2 - (d - m)^2 = 2 (d - m)(m - x) pointwise
+    d_, m_, x_ = sp.symbols("d m x", real=True)
+    pointwise = is_zero(
+        sp.expand((d_ - x_) ** 2 - (m_ - x_) ** 2 - (d_ - m_) ** 2 - 2 * (d_ - m_) * (m_ - x_))
+    )
+    return tower and is_zero(sp.expand(cross - factored)) and pointwise
 
 
 def _expect_poly(poly: sp.Expr) -> sp.Expr:

@@ -341,6 +341,9 @@ def test_quadrature_fails_loudly(monkeypatch):
     mix = q.Mixture.of([1.0], [[0.0]], [[[1.0]]])
     with pytest.raises(RuntimeError, match="did not converge"):
         q.expect(mix, 0.1, lambda y, pw: pw.within[:, None])
+    shifted = q.Mixture.of([1.0], [[1.0]], [[[1.0]]])  # not symmetric about the origin
+    with pytest.raises(ValueError, match="fold"):
+        q.expect(shifted, 0.1, lambda y, pw: pw.within[:, None], fold=True)
     with pytest.raises(ValueError, match="semi-definite"):
         q.Mixture.of([1.0], [[0.0, 0.0]], [[[1.0, 0.0], [0.0, -0.5]]])
 

@@ -1,5 +1,7 @@
-r"""Adaptive noise-level sampling: Kingma & Gao's adaptive schedule (App. F) as a pure
-``(init, update, sample)`` triple, and the ALSR (Sun & Shi) effective-width helpers.
+r"""Adaptive noise-level sampling and weighting: Kingma & Gao's adaptive schedule (App. F) as
+a pure ``(init, update, sample)`` triple, the online estimate of the optimal multiplier
+$c^*(\lambda)$ as a pure ``(init, update, weight)`` triple, and the ALSR (Sun & Shi)
+effective-width helpers.
 
 Kingma–Gao adaptive schedule (FORMULAS.md §3.13): the target density is
 $p(\lambda)\propto\mathbb E_x[w(\lambda)\,\mathcal L'(\lambda)]$, estimated by a per-bin
@@ -16,6 +18,17 @@ Usage (optax style)::
     lam, p = sched.sample(state, key, (batch,))
     ...  # loss_i = w(lam_i) * 0.5 * |eps - eps_hat|^2 ; train on loss_i / p
     state = sched.update(state, lam, loss)
+
+Online $c^*$ (FORMULAS.md §8; issue 15 item 3): at the Bayes denoiser the per-sample
+unweighted ε-space loss has mean $d_{\rm eff}(\lambda)=D/c^*(\lambda)$, so a per-bin moving
+average of a model's losses gives $\hat c^*(\lambda)=D/\hat L(\lambda)$ (biased low by the
+model's Fisher divergence, see the derivation ``edm2_learned_weighting``)::
+
+    est = online_c_star(num_bins=32, lam_range=(-8.0, 8.0), decay=0.99, dim=D)
+    state = est.init()
+    ...  # per-sample loss_i = |eps_i - eps_hat_i|^2 at log-SNR lam_i
+    state = est.update(state, lam, loss)
+    multiplier = est.weight(state, lam)  # c*_hat(lam): train on multiplier * loss
 """
 
 from __future__ import annotations
@@ -28,12 +41,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import check_finite, check_positive, is_concrete
+from ._validation import check_count, check_finite, check_positive, is_concrete
 
 __all__ = [
     "AdaptiveState",
     "AdaptiveSchedule",
     "kingma_gao_adaptive",
+    "OnlineCStarState",
+    "OnlineCStar",
+    "OnlineCStarBins",
+    "online_c_star",
+    "online_c_star_bins",
     "total_variation",
     "alsr_effective_width",
     "weighted_std",
@@ -175,6 +193,269 @@ def kingma_gao_adaptive(
         return jnp.asarray(w) / density(state, lam)
 
     return AdaptiveSchedule(init, update, sample, density, importance_weight, edges)
+
+
+# ---------------------------------------------------------------------------------------
+# Online c*(lambda): FORMULAS.md §8, issue 15 item 3
+# ---------------------------------------------------------------------------------------
+class OnlineCStarState(NamedTuple):
+    r"""State of :func:`online_c_star`: per-bin sums with exponential forgetting.
+
+    Every :func:`update` multiplies all four sums by ``decay`` (``decay²`` for
+    ``count_sq``) and adds the batch's contribution, so a sample that is ``k`` updates old
+    carries the weight ``decay**k``.
+
+    Attributes:
+        loss_sum: ``(B,)`` $\sum_i d^{k_i}\ell_i$ over the samples of each bin.
+        loss_sq_sum: ``(B,)`` $\sum_i d^{k_i}\ell_i^2$ (for the standard error).
+        count: ``(B,)`` $\sum_i d^{k_i}$, the EMA normaliser (Adam's $1-\beta^t$ up to the
+            batch count): 0 for a bin that never had a sample.
+        count_sq: ``(B,)`` $\sum_i d^{2k_i}$ (effective sample size
+            ``count**2 / count_sq``).
+        step: number of :func:`update` calls so far.
+    """
+
+    loss_sum: jax.Array
+    loss_sq_sum: jax.Array
+    count: jax.Array
+    count_sq: jax.Array
+    step: jax.Array
+
+
+class OnlineCStar(NamedTuple):
+    r"""Pure functions of the online $c^*$ estimator (no hidden state; all jittable).
+
+    Attributes:
+        init: ``() -> OnlineCStarState``, every bin empty.
+        update: ``(state, lam, loss) -> state`` with ``lam`` and ``loss`` of shape ``(n,)``:
+            per-sample log-SNR and *unweighted* ε-space loss
+            $\|\varepsilon-\hat\varepsilon\|^2$ (summed over the D coordinates).
+            Samples with λ outside ``lam_range`` are ignored.
+        weight: ``(state, lam) -> multiplier`` of ``lam``'s shape: $\hat c^*(\lambda)$, the
+            per-sample multiplier on $\|\varepsilon-\hat\varepsilon\|^2$.
+    """
+
+    init: Callable
+    update: Callable
+    weight: Callable
+
+
+class OnlineCStarBins(NamedTuple):
+    r"""Per-bin read-out of an :class:`OnlineCStarState` (see :func:`online_c_star_bins`).
+
+    Attributes:
+        centres: ``(B,)`` bin centres in λ.
+        loss: ``(B,)`` $\hat L_b$, the decay-weighted mean loss (NaN where empty).
+        c_star: ``(B,)`` $D/\hat L_b$ (NaN where empty; no floor, no interpolation).
+        stderr: ``(B,)`` standard error of ``c_star`` by the delta method,
+            $\hat c^*\,\mathrm{se}(\hat L)/\hat L$ with
+            $\mathrm{se}(\hat L)^2=\hat s^2\sum_iw_i^2/(\sum_iw_i)^2$ and $\hat s^2$ the
+            weighted per-sample variance (NaN where empty).
+        ess: ``(B,)`` effective number of samples, $(\sum w)^2/\sum w^2$ (0 where empty).
+    """
+
+    centres: jax.Array
+    loss: jax.Array
+    c_star: jax.Array
+    stderr: jax.Array
+    ess: jax.Array
+
+
+def _c_star_config(num_bins, lam_range, decay, dim, floor):
+    nb = check_count(num_bins, "num_bins")
+    try:
+        lo, hi = (float(v) for v in lam_range)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"lam_range must be a pair (lam_min, lam_max), got {lam_range!r}") from exc
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"lam_range must be finite with lam_min < lam_max, got {lam_range!r}")
+    if isinstance(decay, bool) or not isinstance(decay, (int, float, np.floating, np.integer)):
+        raise TypeError(f"decay must be a real number in [0, 1), got {type(decay).__name__}")
+    if not 0.0 <= float(decay) < 1.0:
+        raise ValueError(f"decay must be in [0, 1), got {decay!r}")
+    d = check_count(dim, "dim")
+    if isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating, np.integer)):
+        raise TypeError(f"floor must be a real number >= 0, got {type(floor).__name__}")
+    if not (math.isfinite(float(floor)) and float(floor) >= 0.0):
+        raise ValueError(f"floor must be finite and >= 0, got {floor!r}")
+    return nb, lo, hi, float(decay), d, float(floor)
+
+
+def _bin_centres(nb: int, lo: float, hi: float) -> jax.Array:
+    width = (hi - lo) / nb
+    return lo + (jnp.arange(nb) + 0.5) * width
+
+
+def _bin_read(state: OnlineCStarState):
+    """Per-bin mean loss and whether the bin holds data (count above the smallest normal
+    float: an unvisited bin decays to 0 after ~log(tiny)/log(decay) updates)."""
+    tiny = jnp.finfo(state.count.dtype).tiny
+    full = state.count > tiny
+    mean = state.loss_sum / jnp.where(full, state.count, 1.0)
+    return mean, full
+
+
+def online_c_star(
+    num_bins: int = 32,
+    lam_range: tuple[float, float] = (-8.0, 8.0),
+    decay: float = 0.99,
+    *,
+    dim: int,
+    floor: float = 1.0,
+) -> OnlineCStar:
+    r"""Online estimate of the variance-optimal multiplier $c^*(\lambda)$ from a model's own
+    per-sample ε-space losses (FORMULAS.md §6 (c), §8; issue 15 item 3).
+
+    At the Bayes denoiser $\mathbb E[\|\varepsilon-\hat\varepsilon\|^2\mid\lambda]
+    =d_{\rm eff}(\lambda)=D/c^*(\lambda)$ (derivation ``deff_gaussian``), so per log-SNR bin
+
+    $$\hat L_b=\frac{\sum_id^{k_i}\ell_i}{\sum_id^{k_i}},\qquad
+    \hat c^*(\lambda_b)=\frac{D}{\hat L_b},$$
+
+    a moving average of the per-bin mean loss with decay $d$ ($k_i$ = age of sample $i$ in
+    updates). The denominator is the same moving average of the sample counts, so bins that
+    start empty are bias-corrected exactly as Adam's EMA is ($\hat m=m/(1-\beta^t)$, to
+    which this reduces when a bin gets the same number of samples every update); batches
+    count by how many of their samples fell in the bin. ``decay=0`` keeps only the latest
+    batch.
+
+    **Reading it out** (:attr:`OnlineCStar.weight`): $\log\hat L$ is interpolated linearly
+    in λ between the centres of the bins that hold data; an empty bin between two such
+    bins takes the interpolated value, λ beyond the outermost non-empty centres (or beyond
+    ``lam_range``) takes the nearest non-empty bin's value (held constant). Then
+    $\hat c^*=\max(D/\hat L,\ \text{floor})$; the default floor 1 is the exact lower
+    bound $c^*\ge1$ ($d_{\rm eff}\le D$), reached by a model no better than
+    $\hat\varepsilon=0$. Before any data (every bin empty) the multiplier is 1, the
+    $\sigma^2$ heuristic. $\hat L$ is floored at the smallest normal float, so a zero
+    loss gives a large finite multiplier, not inf.
+
+    **Bias.** For a model with Fisher divergence $\mathrm{FD}_t$ the mean loss is
+    $d_{\rm eff}+\sigma^2\mathrm{FD}_t$, so $\hat c^*$ estimates
+    $c^*d_{\rm eff}/(d_{\rm eff}+\sigma^2\mathrm{FD}_t)\le c^*$ (derivation
+    ``edm2_learned_weighting``); a bin also averages $d_{\rm eff}$ over its width. Its
+    Monte Carlo error: :func:`online_c_star_bins`.
+
+    Args:
+        num_bins: number of equal-width log-SNR bins.
+        lam_range: ``(lam_min, lam_max)``, finite, lam_min < lam_max.
+        decay: forgetting factor in [0, 1).
+        dim: the data dimension D (keyword-only; the loss is a sum over D coordinates, and
+            $c^*=D/d_{\rm eff}$ needs it — the estimator cannot infer it from scalar losses).
+        floor: lower bound on the returned multiplier (>= 0; 0 disables it).
+
+    Returns:
+        :class:`OnlineCStar` ``(init, update, weight)``.
+
+    Raises:
+        ValueError: a bad bin count, range, decay, dim or floor; at ``update``, ``lam`` and
+            ``loss`` of different sizes, non-finite λ, or a negative or non-finite loss
+            (checked for concrete arrays; under ``jit`` the inputs are not inspected).
+        TypeError: a non-numeric decay or floor.
+
+    Example:
+        >>> est = online_c_star(16, (-6.0, 6.0), 0.9, dim=2)
+        >>> state = est.update(est.init(), jnp.array([0.1, 0.2]), jnp.array([1.0, 1.5]))
+        >>> round(float(est.weight(state, 0.0)), 6)  # 2 / 1.25
+        1.6
+    """
+    nb, lo, hi, d, dm, fl = _c_star_config(num_bins, lam_range, decay, dim, floor)
+    width = (hi - lo) / nb
+    centres = _bin_centres(nb, lo, hi)
+    dtype = jnp.result_type(float)
+
+    def init() -> OnlineCStarState:
+        z = jnp.zeros((nb,), dtype)
+        return OnlineCStarState(z, z, z, z, jnp.zeros((), jnp.int32))
+
+    def update(state: OnlineCStarState, lam, loss) -> OnlineCStarState:
+        lam = jnp.ravel(jnp.asarray(lam))
+        loss = jnp.ravel(jnp.asarray(loss))
+        if is_concrete((lam, loss)):
+            if lam.shape != loss.shape:
+                raise ValueError(
+                    f"lam and loss must have the same size, got {lam.shape} and {loss.shape}"
+                )
+            check_finite(lam, "lam")
+            check_positive(loss, "loss", allow_zero=True)
+        return _update(state, lam, loss)
+
+    @jax.jit
+    def _update(state, lam, loss):
+        inside = (lam >= lo) & (lam <= hi)
+        b = jnp.clip(jnp.floor((lam - lo) / width).astype(jnp.int32), 0, nb - 1)
+        one = inside.astype(state.count.dtype)
+        ls = loss.astype(state.count.dtype) * one
+        add = jnp.zeros((nb,), state.count.dtype)
+        return OnlineCStarState(
+            d * state.loss_sum + add.at[b].add(ls),
+            d * state.loss_sq_sum + add.at[b].add(ls * ls),
+            d * state.count + add.at[b].add(one),
+            d * d * state.count_sq + add.at[b].add(one),
+            state.step + 1,
+        )
+
+    @jax.jit
+    def weight(state: OnlineCStarState, lam):
+        lam = jnp.asarray(lam, dtype=state.count.dtype)
+        mean, full = _bin_read(state)
+        tiny = jnp.finfo(mean.dtype).tiny
+        logl = jnp.log(jnp.maximum(mean, tiny))
+        idx = jnp.arange(nb)
+        # nearest non-empty bin at or left / right of each bin (-1 / nb when there is none)
+        left = jax.lax.cummax(jnp.where(full, idx, -1), axis=0)
+        right = jax.lax.cummin(jnp.where(full, idx, nb), axis=0, reverse=True)
+        has_l, has_r = left >= 0, right < nb
+        li, ri = jnp.clip(left, 0, nb - 1), jnp.clip(right, 0, nb - 1)
+        gap = jnp.maximum(ri - li, 1)
+        frac = (idx - li) / gap
+        between = (1.0 - frac) * logl[li] + frac * logl[ri]
+        filled = jnp.where(
+            full, logl, jnp.where(has_l & has_r, between, jnp.where(has_l, logl[li], logl[ri]))
+        )
+        logl_q = jnp.interp(lam, centres.astype(lam.dtype), filled)
+        c = dm * jnp.exp(-logl_q)
+        c = jnp.where(jnp.any(full), c, jnp.ones_like(c))
+        return jnp.maximum(c, fl)
+
+    return OnlineCStar(init, update, weight)
+
+
+def online_c_star_bins(
+    state: OnlineCStarState, lam_range: tuple[float, float], *, dim: int
+) -> OnlineCStarBins:
+    r"""Per-bin estimates of :func:`online_c_star`'s state, with standard errors: what the
+    estimator knows at its bin centres before interpolation and flooring.
+
+    The samples of a bin are i.i.d. given the bin (fresh $x_0,\varepsilon$ and λ uniform or
+    as drawn), so $\hat L_b$ is a weighted mean with weights $w_i=d^{k_i}$:
+    $\mathrm{se}(\hat L_b)^2=\hat s_b^2\sum w_i^2/(\sum w_i)^2$ with
+    $\hat s_b^2=\sum w_i\ell_i^2/\sum w_i-\hat L_b^2$, and
+    $\mathrm{se}(\hat c^*_b)=\hat c^*_b\,\mathrm{se}(\hat L_b)/\hat L_b$.
+
+    Args:
+        state: an :class:`OnlineCStarState`.
+        lam_range: the estimator's ``lam_range``.
+        dim: the estimator's ``dim``.
+
+    Returns:
+        :class:`OnlineCStarBins` (NaN for empty bins).
+    """
+    nb = int(np.shape(state.count)[0])
+    _, lo, hi, _, dm, _ = _c_star_config(nb, lam_range, 0.0, dim, 0.0)
+    mean, full = _bin_read(state)
+    cnt = jnp.where(full, state.count, 1.0)
+    var = jnp.maximum(state.loss_sq_sum / cnt - mean**2, 0.0)
+    ess = jnp.where(full, state.count**2 / jnp.where(full, state.count_sq, 1.0), 0.0)
+    se_l = jnp.sqrt(var / jnp.where(full, ess, 1.0))
+    c = dm / mean
+    nan = jnp.full_like(mean, jnp.nan)
+    return OnlineCStarBins(
+        _bin_centres(nb, lo, hi),
+        jnp.where(full, mean, nan),
+        jnp.where(full, c, nan),
+        jnp.where(full, c * se_l / mean, nan),
+        ess,
+    )
 
 
 def total_variation(edges, probs_a, probs_b) -> float:

@@ -1,6 +1,8 @@
 """Tests of dsmtheory.adaptive: the Kingma-Gao adaptive schedule and the ALSR width."""
 
 import math
+import re
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +10,10 @@ import numpy as np
 import pytest
 from tolerances import Z_BOUND
 
-from dsmtheory import adaptive, schedules, weightings
+import dsmtheory as dsm
+from dsmtheory import adaptive, optimal, schedules, weightings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # After 600 updates of 2048 samples with decay 0.99, each bin's EMA averages ~2000 losses
 # with multiplicative U(0.5, 1.5) noise (relative std 0.29): relative error ~0.7 %, and the
@@ -125,3 +130,203 @@ def test_bad_input():
         adaptive.alsr_effective_width(1.2, -0.1)
     with pytest.raises(ValueError, match="weights"):
         adaptive.weighted_std(np.ones((3, 4)), np.ones((3, 5)))
+
+
+# --- online c* (FORMULAS.md §8, issue 15 item 3) -------------------------------------------
+
+
+def test_online_c_star_update_rule_by_hand():
+    est = adaptive.online_c_star(4, (0.0, 4.0), 0.5, dim=3, floor=0.0)
+    s = est.init()
+    assert isinstance(s, adaptive.OnlineCStarState)
+    s = est.update(s, jnp.array([0.5, 0.7, 3.2, 9.0]), jnp.array([1.0, 3.0, 6.0, 100.0]))
+    # lam = 9 is outside the range: ignored
+    np.testing.assert_allclose(s.loss_sum, [4.0, 0.0, 0.0, 6.0])
+    np.testing.assert_allclose(s.count, [2.0, 0.0, 0.0, 1.0])
+    s = est.update(s, jnp.array([0.1]), jnp.array([5.0]))
+    # weights 1/2 for the old samples, 1 for the new one: (0.5*4 + 5) / (0.5*2 + 1) = 3.5
+    np.testing.assert_allclose(s.loss_sum, [7.0, 0.0, 0.0, 3.0])
+    np.testing.assert_allclose(s.count, [2.0, 0.0, 0.0, 0.5])
+    np.testing.assert_allclose(s.count_sq, [0.25 * 2 + 1, 0.0, 0.0, 0.25])
+    assert int(s.step) == 2
+    b = adaptive.online_c_star_bins(s, (0.0, 4.0), dim=3)
+    np.testing.assert_allclose(b.centres, [0.5, 1.5, 2.5, 3.5])
+    np.testing.assert_allclose(np.asarray(b.loss)[[0, 3]], [3.5, 6.0])
+    np.testing.assert_allclose(np.asarray(b.c_star)[[0, 3]], [3 / 3.5, 0.5])
+    assert np.isnan(b.c_star[1]) and float(b.ess[1]) == 0.0
+    np.testing.assert_allclose(b.ess[0], 2.0**2 / 1.5)
+    # weighted variance of {1, 3, 5} with weights {1/2, 1/2, 1}: mean 3.5, E l^2 = 15
+    var = 15.0 - 3.5**2
+    np.testing.assert_allclose(b.stderr[0], (3 / 3.5) * math.sqrt(var / (4 / 1.5)) / 3.5)
+
+
+def test_online_c_star_bias_correction_and_decay_zero():
+    # one update with decay 0.99: the bin value is the batch mean (Adam's correction), not
+    # 1% of it
+    est = adaptive.online_c_star(2, (0.0, 2.0), 0.99, dim=1, floor=0.0)
+    s = est.update(est.init(), jnp.array([0.5, 0.5, 1.5]), jnp.array([0.2, 0.6, 0.5]))
+    np.testing.assert_allclose(est.weight(s, jnp.array([0.5, 1.5])), [1 / 0.4, 1 / 0.5])
+    # decay = 0: only the latest batch; a bin it misses becomes empty
+    est0 = adaptive.online_c_star(2, (0.0, 2.0), 0.0, dim=1, floor=0.0)
+    s0 = est0.update(est0.init(), jnp.array([0.5, 1.5]), jnp.array([0.2, 0.8]))
+    s0 = est0.update(s0, jnp.array([0.5]), jnp.array([0.25]))
+    np.testing.assert_allclose(est0.weight(s0, jnp.array([0.5, 1.5])), [4.0, 4.0])  # held
+    b = adaptive.online_c_star_bins(s0, (0.0, 2.0), dim=1)
+    assert np.isnan(b.c_star[1]) and float(b.c_star[0]) == 4.0
+
+
+def test_online_c_star_interpolation_empty_bins_and_floor():
+    est = adaptive.online_c_star(5, (0.0, 5.0), 0.9, dim=2, floor=0.0)
+    assert np.all(np.asarray(est.weight(est.init(), jnp.linspace(-3, 8, 7))) == 1.0)  # no data
+    # data in bins 1 (centre 1.5, loss 1) and 3 (centre 3.5, loss 4): log-linear between
+    s = est.update(est.init(), jnp.array([1.2, 3.9]), jnp.array([1.0, 4.0]))
+    lam = jnp.array([-2.0, 0.5, 1.5, 2.5, 3.0, 3.5, 4.5, 9.0])
+    want_log_l = np.interp(np.asarray(lam), [1.5, 3.5], [0.0, math.log(4.0)])
+    np.testing.assert_allclose(est.weight(s, lam), 2.0 * np.exp(-want_log_l), rtol=1e-12)
+    # the floor clips a model worse than eps_hat = 0 (loss > D)
+    floored = adaptive.online_c_star(5, (0.0, 5.0), 0.9, dim=2)  # floor = 1
+    np.testing.assert_allclose(floored.weight(s, jnp.array([1.5, 3.5])), [2.0, 1.0])
+    # a zero loss gives a large finite multiplier
+    z = est.update(est.init(), jnp.array([0.5]), jnp.array([0.0]))
+    assert np.isfinite(float(est.weight(z, 0.5))) and float(est.weight(z, 0.5)) > 1e30
+
+
+def test_online_c_star_jit_and_scan_match_eager():
+    est = adaptive.online_c_star(8, (-4.0, 4.0), 0.95, dim=2)
+    lam = jax.random.uniform(jax.random.PRNGKey(0), (6, 64), minval=-5.0, maxval=5.0)
+    loss = jax.random.exponential(jax.random.PRNGKey(1), (6, 64))
+    eager = est.init()
+    for i in range(6):
+        eager = est.update(eager, lam[i], loss[i])
+    scanned, _ = jax.jit(
+        lambda s: jax.lax.scan(lambda st, xs: (est.update(st, *xs), None), s, (lam, loss))
+    )(est.init())
+    for a, b in zip(eager, scanned, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+    q = jnp.linspace(-6.0, 6.0, 25)
+    np.testing.assert_allclose(jax.jit(est.weight)(scanned, q), est.weight(eager, q), rtol=1e-13)
+    assert est.weight(eager, 0.3).shape == () and est.weight(eager, q.reshape(5, 5)).shape == (5, 5)
+
+
+def _bayes_losses(gm, lo, hi, batch):
+    """Per-sample lam ~ U(lo, hi) and the unweighted eps-space loss of the exact posterior
+    mean (VE): |eps - eps_hat|^2 = |x0 - E[x0|x_t]|^2 / sigma^2."""
+    pm = jax.vmap(lambda x, s: dsm.posterior_mean(gm, x, 1.0, s))
+
+    def draw(key):
+        k1, k2, k3 = jax.random.split(key, 3)
+        lam = jax.random.uniform(k1, (batch,), minval=lo, maxval=hi)
+        sig = jnp.exp(-0.5 * lam)
+        x0 = gm.sample(k2, batch)
+        x_t = x0 + sig[:, None] * jax.random.normal(k3, x0.shape)
+        return lam, jnp.sum((x0 - pm(x_t, sig)) ** 2, -1) / sig**2
+
+    return draw
+
+
+def _run_online(gm, lam_range, num_bins, decay, batch, steps, key, replicates=None):
+    est = adaptive.online_c_star(num_bins, lam_range, decay, dim=gm.dim, floor=0.0)
+    draw = _bayes_losses(gm, *lam_range, batch)
+
+    def one(k):
+        def step(s, kk):
+            return est.update(s, *draw(kk)), None
+
+        s, _ = jax.lax.scan(step, est.init(), jax.random.split(k, steps))
+        return s
+
+    if replicates is None:
+        return est, jax.jit(one)(key)
+    return est, jax.jit(jax.vmap(one))(jax.random.split(key, replicates))
+
+
+def _exact_bin_average(gm, lam_range, num_bins, nodes=8):  # nodes: midpoints per bin
+    """Exact target of each bin for lam uniform in it: D / mean_bin d_eff(lam), d_eff = D/c*,
+    by the midpoint rule on c_star_of_lambda (smooth in lam; 8 nodes/bin: ~1e-3 where c*
+    bends, well under the 1-5 % Monte Carlo errors compared against). In 2-D 40 Gauss-Hermite
+    nodes per axis: 8e-6 from the default 80 on the ring, at a third of the time (in 1-D 40
+    nodes are 6e-3 off on bimodal_1d, so the 1-D default, 200, stays)."""
+    lo, hi = lam_range
+    w = (hi - lo) / num_bins
+    fine = lo + (np.arange(num_bins)[:, None] + (np.arange(nodes)[None, :] + 0.5) / nodes) * w
+    nodes_per_axis = None if gm.dim == 1 else 40
+    c = optimal.c_star_of_lambda(gm, jnp.asarray(fine.ravel()), num_nodes=nodes_per_axis)
+    c = np.asarray(c).reshape(fine.shape)
+    return 1.0 / np.mean(1.0 / c, axis=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "steps"),
+    [("bimodal_1d", 60), ("ring", 40)],
+)
+def test_online_c_star_converges_to_exact_at_the_bayes_denoiser(name, steps):
+    gm = getattr(dsm, name)()
+    lam_range, nb = (-5.0, 7.0), 8
+    est, s = _run_online(gm, lam_range, nb, 0.98, 2048, steps, jax.random.PRNGKey(11))
+    b = adaptive.online_c_star_bins(s, lam_range, dim=gm.dim)
+    want = _exact_bin_average(gm, lam_range, nb)
+    c, se = np.asarray(b.c_star), np.asarray(b.stderr)
+    assert np.all(np.asarray(b.ess) > 5000)
+    assert np.all(se / c < 0.05)  # the comparison is informative: a few per cent at most
+    z = (c - want) / se
+    assert np.all(np.abs(z) < Z_BOUND), (z, c, want)
+    # weight() at a bin centre is that bin's estimate (no floor: c* >= 1 anyway here)
+    np.testing.assert_allclose(est.weight(s, b.centres), c, rtol=1e-12)
+    # the estimate moved far from the sigma^2 heuristic (c = 1): it measured something
+    assert c.max() > 10.0
+
+
+def test_online_c_star_standard_error_matches_replicate_spread():
+    gm = dsm.bimodal_1d()
+    lam_range, nb = (-5.0, 7.0), 6
+    _, s = _run_online(gm, lam_range, nb, 0.9, 512, 40, jax.random.PRNGKey(5), replicates=24)
+    b = jax.vmap(lambda st: adaptive.online_c_star_bins(st, lam_range, dim=1))(s)
+    c, se = np.asarray(b.c_star), np.asarray(b.stderr)
+    ratio = c.std(0, ddof=1) / se.mean(0)
+    # 24 replicates: each bin's sample std is within ~ +-30 % (2 sigma) of the truth; the
+    # bin-averaged ratio within ~ +-12 %
+    assert 0.8 < ratio.mean() < 1.25, ratio
+    assert np.all((ratio > 0.5) & (ratio < 1.6)), ratio
+
+
+def test_online_c_star_bad_input():
+    with pytest.raises(ValueError, match="num_bins"):
+        adaptive.online_c_star(0, (0.0, 1.0), dim=1)
+    with pytest.raises(ValueError, match="lam_range"):
+        adaptive.online_c_star(4, (1.0, 1.0), dim=1)
+    with pytest.raises(ValueError, match="lam_range"):
+        adaptive.online_c_star(4, 3.0, dim=1)
+    with pytest.raises(ValueError, match="decay"):
+        adaptive.online_c_star(4, (0.0, 1.0), 1.0, dim=1)
+    with pytest.raises(TypeError, match="decay"):
+        adaptive.online_c_star(4, (0.0, 1.0), "0.9", dim=1)
+    with pytest.raises(ValueError, match="dim"):
+        adaptive.online_c_star(4, (0.0, 1.0), dim=0)
+    with pytest.raises(TypeError, match="dim"):
+        adaptive.online_c_star(4, (0.0, 1.0))
+    with pytest.raises(ValueError, match="floor"):
+        adaptive.online_c_star(4, (0.0, 1.0), dim=1, floor=-1.0)
+    est = adaptive.online_c_star(4, (0.0, 1.0), dim=1)
+    with pytest.raises(ValueError, match="same size"):
+        est.update(est.init(), jnp.array([0.5, 0.6]), jnp.array([1.0]))
+    with pytest.raises(ValueError, match="loss"):
+        est.update(est.init(), jnp.array([0.5]), jnp.array([-1.0]))
+    with pytest.raises(ValueError, match="lam"):
+        est.update(est.init(), jnp.array([jnp.nan]), jnp.array([1.0]))
+
+
+def test_docs_online_example_runs():
+    """The optax example of docs/c-star-own-model.md, run as written with fewer steps."""
+    page = (ROOT / "docs" / "c-star-own-model.md").read_text(encoding="utf-8")
+    section = page.split("## Online estimate during training")[1]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    assert "num_steps = dsm.ring(), 256, -8.0, 8.0, 2000" in code.replace("gm, batch, lo, hi, ", "")
+    code = code.replace("-8.0, 8.0, 2000", "-8.0, 8.0, 30")  # the one edit: fewer steps
+    ns: dict = {}
+    exec(compile(code, "c-star-own-model.md", "exec"), ns)
+    c_state, est = ns["c_state"], ns["est"]
+    assert int(c_state.step) == 30 and np.isfinite(float(ns["loss"]))
+    w = np.asarray(est.weight(c_state, jnp.linspace(-8.0, 8.0, 33)))
+    assert np.all(np.isfinite(w)) and np.all(w >= 1.0)
+    # noisier levels get larger multipliers, as c* does (tr I_t -> 0)
+    assert w[0] > w[-1]

@@ -9,6 +9,7 @@ can fail.
 import contextlib
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -34,16 +35,23 @@ NUMERIC = {
     "p11_importance_sampling",
     "p15_alsr_width",
     "p16_residual_variance",
+    "deff_overlapping_limit",
+    "within_component_bound",
+    "high_noise_mixture",
+    "bimodal_channel_anchor",
 }
 
 
 @pytest.fixture(scope="module")
 def full_run():
-    """One full ``dsmtheory prove --json`` run shared by the tests (exit code, results)."""
+    """One full ``dsmtheory prove --json`` run shared by the tests (exit code, results, CPU
+    seconds of the run)."""
     buf = io.StringIO()
+    cpu0 = time.process_time()
     with contextlib.redirect_stdout(buf):
         rc = main(["prove", "--json"])
-    return rc, {r["name"]: _base.Result(**r) for r in json.loads(buf.getvalue())}
+    cpu = time.process_time() - cpu0
+    return rc, {r["name"]: _base.Result(**r) for r in json.loads(buf.getvalue())}, cpu
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +109,11 @@ def test_modules_expose_verify_and_expressions():
         "implied_shifted_cosine",
         "schedule_densities",
         "weighting_catalog",
+        "deff_gaussian",
+        "within_component_bound",
+        "high_noise_limit",
+        "order2_identity",
+        "edm2_learned_weighting",
     }
     for name in D.MODULES:
         mod = D.module(name)
@@ -113,8 +126,14 @@ def test_modules_expose_verify_and_expressions():
                 assert expr.free_symbols <= set(syms), (name, expr.free_symbols, syms)
 
 
-def test_total_runtime_under_budget(results):
-    assert sum(r.seconds for r in results.values()) < 60.0
+def test_total_runtime_under_budget(full_run):
+    # The budget is on CPU time, not on the wall-clock seconds each Result reports: on the
+    # shared 2-core machine the same full run measured 20 s of wall time at load 9 and 65 s
+    # inside a parallel test run, for about 12 s of CPU (4.6 s for P1-P16 and the
+    # conversions, 7.3 s for the FORMULAS.md §8 derivations).
+    _, results, cpu = full_run
+    wall = sum(r.seconds for r in results.values())
+    assert cpu < 60.0, (cpu, wall)
 
 
 def test_unknown_name_lists_known():
@@ -204,6 +223,165 @@ def test_is_zero_never_passes_nonzero():
     assert _base.close(1.0, 1.0 + 1e-13, 1e-12) and not _base.close(1.0, 1.1, 1e-12)
 
 
+# --- FORMULAS.md §8: wrong statements are rejected, the quadrature is independent -------
+
+
+def test_deff_wrong_upper_bound_rejected():
+    from dsmtheory.derivations import deff_gaussian as dg
+
+    xs = [dg.st**2 / e for e in (dg.e1, dg.e2, dg.e3)]
+    assert dg.upper_bound_holds(sum(xs) / 3)
+    assert not dg.upper_bound_holds(max(xs, key=str))  # st^2/e_i: not the Jensen bound
+    assert not dg.upper_bound_holds(sum(xs) / 2)
+
+
+def test_deff_bounds_hold_at_random_spectra():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        e = 10.0 ** rng.uniform(-6, 1, size=rng.integers(1, 8))
+        st2 = 10.0 ** rng.uniform(-4, 2)
+        x = st2 / e
+        # c* - 1 in the cancellation-free form proved in deff_gaussian, checked against
+        # D/d_eff - 1 where that has digits to spare
+        cm1 = np.sum(x / (1 + x)) / np.sum(1 / (1 + x))
+        c = e.size / np.sum(e / (e + st2))
+        assert abs((c - 1) - cm1) <= 1e-14 * c
+        j0 = np.mean(1 / e)
+        assert st2 * j0 / (1 + st2 / e.min()) * (1 - 1e-12) <= cm1 <= st2 * j0 * (1 + 1e-12)
+
+
+def test_order2_isserlis_with_a_missing_pairing_is_rejected(monkeypatch):
+    from dsmtheory.derivations import order2_identity as o2
+
+    assert o2.second_moment_h2() == o2.D * (o2.D + 1)
+    kd = sp.KroneckerDelta
+
+    def two_pairings(a, b, c, d):  # the (ad)(bc) pairing dropped
+        return kd(a, b) * kd(c, d) + kd(a, c) * kd(b, d)
+
+    monkeypatch.setattr(o2, "isserlis", two_pairings)
+    assert not _base.is_identity(o2.second_moment_h2(), o2.D * (o2.D + 1))
+
+
+def test_high_noise_posterior_mean_needs_the_kappa3_term():
+    from dsmtheory.derivations import high_noise_limit as hn
+
+    gap = hn.posterior_mean_gap()
+    assert gap == 0
+    m1, m2, m3 = hn.MOM[:3]
+    k3 = m3 - 3 * m1 * m2 + 2 * m1**3
+    # claiming E[x0|y] = L(y) + O(h^3) (no h^2 term) leaves a nonzero remainder
+    assert not _base.is_zero(gap + hn.h**2 * k3 * (hn.z**2 - 1) / 2)
+
+
+def test_edm2_per_sample_form_differs_from_the_per_element_code():
+    from dsmtheory.derivations import edm2_learned_weighting as e2
+
+    # FORMULAS.md §8 writes + u (c = 1); EDM2's code adds logvar per element (c = D)
+    mult = e2.learned_multiplier(e2.mm)
+    assert _base.is_identity(mult, e2.c / e2.mm)
+    assert not _base.is_identity(mult.subs(e2.c, e2.D), 1 / e2.mm)
+
+
+def test_anchor_rejects_a_wrong_channel_formula():
+    from dsmtheory.derivations import bimodal_channel_anchor as an
+
+    mu, s, sig = 2.0, 0.25, 0.5
+    v = s**2 + sig**2
+    quad = an.fisher_quadrature(mu, s, sig)
+    assert _base.close(quad, an.fisher_formula(mu, s, sig), an.RTOL)
+    wrong = (1.0 - an.mmse_binary(mu**2 / v)) / v  # the g factor dropped
+    assert not _base.close(quad, wrong, 1e-3)
+
+
+def _mc_deff(mix, sigma, n, seed):
+    """Rao-Blackwellised Monte Carlo d_eff = E tr Cov(x0|y)/sigma^2 for a _quadrature mixture."""
+    import numpy as np
+
+    from dsmtheory.derivations import _quadrature as q
+
+    rng = np.random.default_rng(seed)
+    w = np.array([c.weight for c in mix.components])
+    k = rng.choice(len(w), size=n, p=w)
+    x0 = np.empty((n, mix.dim))
+    for j, c in enumerate(mix.components):
+        idx = k == j
+        z = rng.standard_normal((int(idx.sum()), mix.dim)) * np.sqrt(c.eigvals)
+        x0[idx] = c.mean + z @ c.eigvecs.T
+    y = x0 + sigma * rng.standard_normal(x0.shape)
+    pw = q.pointwise(mix, y, sigma)
+    vals = (pw.within + pw.between) / sigma**2
+    return vals.mean(), vals.std(ddof=1) / np.sqrt(n)
+
+
+@pytest.mark.parametrize("name", ["crossing lines", "point on a line"])
+def test_overlapping_limit_quadrature_matches_monte_carlo(name):
+    from tolerances import Z_BOUND
+
+    from dsmtheory.derivations import deff_overlapping_limit as ov
+
+    mix, _ = ov.MIXTURES[name]
+    _, quad, _ = ov.deff_two_ways(mix, 1e-2)
+    mean, se = _mc_deff(mix, 1e-2, 40_000, 3)
+    assert abs(mean - quad) <= Z_BOUND * se, (mean, se, quad)
+
+
+def test_within_bound_quadrature_matches_monte_carlo():
+    from tolerances import Z_BOUND
+
+    from dsmtheory.derivations import within_component_bound as wb
+
+    for sig in (0.3, 1.0):
+        quad = wb.mmse_fisher_form(wb.MIXTURE, sig) / sig**2
+        mean, se = _mc_deff(wb.MIXTURE, sig, 40_000, 4)
+        assert abs(mean - quad) <= Z_BOUND * se, (sig, mean, se, quad)
+
+
+def test_quadrature_fails_loudly(monkeypatch):
+    from dsmtheory.derivations import _quadrature as q
+
+    class _NotConverged:
+        status = "not_converged"
+        estimate = 0.0
+
+    monkeypatch.setattr(q, "cubature", lambda *a, **k: _NotConverged())
+    mix = q.Mixture.of([1.0], [[0.0]], [[[1.0]]])
+    with pytest.raises(RuntimeError, match="did not converge"):
+        q.expect(mix, 0.1, lambda y, pw: pw.within[:, None])
+    shifted = q.Mixture.of([1.0], [[1.0]], [[[1.0]]])  # not symmetric about the origin
+    with pytest.raises(ValueError, match="fold"):
+        q.expect(shifted, 0.1, lambda y, pw: pw.within[:, None], fold=True)
+    with pytest.raises(ValueError, match="semi-definite"):
+        q.Mixture.of([1.0], [[0.0, 0.0]], [[[1.0, 0.0], [0.0, -0.5]]])
+
+
+def test_third_cumulant_of_a_mixture_against_sampling():
+    import numpy as np
+
+    from dsmtheory.derivations import _quadrature as q
+    from dsmtheory.derivations import high_noise_mixture as hm
+
+    mix = hm.MIXTURE
+    _, cov, k3 = q.moments(mix)
+    rng = np.random.default_rng(5)
+    n = 400_000
+    w = np.array([c.weight for c in mix.components])
+    k = rng.choice(3, size=n, p=w)
+    x = np.empty((n, 2))
+    for j, c in enumerate(mix.components):
+        idx = k == j
+        x[idx] = c.mean + (rng.standard_normal((int(idx.sum()), 2)) * np.sqrt(c.eigvals)) @ (
+            c.eigvecs.T
+        )
+    cen = x - x.mean(0)
+    emp = np.einsum("ni,nj,nl->ijl", cen, cen, cen) / n
+    se = np.sqrt(np.var(np.einsum("ni,nj,nl->nijl", cen, cen, cen), axis=0) / n)
+    assert np.all(np.abs(emp - k3) <= 5 * se + 1e-12)
+    np.testing.assert_allclose(np.cov(x.T), cov, atol=0.02)
+
+
 # --- CLI ---------------------------------------------------------------------------------
 
 
@@ -253,7 +431,7 @@ def test_cli_exit_1_when_one_fails(monkeypatch, capsys):
 
 
 def test_cli_full_run_exit_0_and_table(full_run):
-    rc, res = full_run
+    rc, res, _ = full_run
     assert rc == 0 and list(res) == list(D.MODULES)
     table = prove.format_table(list(res.values()))
     for name in D.MODULES:

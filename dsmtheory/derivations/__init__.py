@@ -11,7 +11,7 @@ Example:
     >>> derivations.get("p01_soft_min_snr").verify().holds
     True
 
-Implements FORMULAS.md §1, §3 and §5 (P1–P16); see ``docs/propositions.md`` and
+Implements FORMULAS.md §1, §3, §5 (P1–P16) and §8; see ``docs/propositions.md`` and
 ``docs/errata.md``.
 """
 
@@ -37,7 +37,8 @@ __all__ = [
     "propositions_markdown",
 ]
 
-# registry order: the propositions P1-P16, then conversions, implied weightings, the rest
+# registry order: the propositions P1-P16, then conversions, implied weightings, the rest,
+# then the effective-dimension and practical-c* results of FORMULAS.md §8
 MODULES: tuple[str, ...] = (
     "p01_soft_min_snr",
     "p02_min_snr_matching",
@@ -71,6 +72,16 @@ MODULES: tuple[str, ...] = (
     "t_order2_variance",
     "t_tsm_identity",
     "t_kappa_star",
+    # effective dimension, limits of c*, EDM2, anchors (FORMULAS.md §8)
+    "deff_gaussian",
+    "deff_separated_limit",
+    "deff_overlapping_limit",
+    "within_component_bound",
+    "high_noise_limit",
+    "high_noise_mixture",
+    "order2_identity",
+    "edm2_learned_weighting",
+    "bimodal_channel_anchor",
 )
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "targets",
     "compare",
     "reproduce",
+    "identify",
 ]
 
 

@@ -214,9 +214,9 @@ def _batch_dependent(w) -> bool:
 def weighting_np(w: Callable) -> Callable[[np.ndarray], np.ndarray]:
     """``lam -> omega_eps`` as float64 NumPy for a Weighting or a callable of λ.
 
-    A registry weighting is evaluated on λ padded to a power-of-two length (JAX compiles
-    each operation once per array shape, and the kit's grids come in many lengths), except
-    a batch-dependent one, which sees exactly the points given.
+    A registry weighting is evaluated on λ padded to :func:`padded_size` (JAX compiles each
+    operation once per array shape, and the kit's grids come in many lengths), except a
+    batch-dependent one, which sees exactly the points given.
     """
     pad = isinstance(w, weightings.Weighting) and not _batch_dependent(w)
 
@@ -225,11 +225,17 @@ def weighting_np(w: Callable) -> Callable[[np.ndarray], np.ndarray]:
         if not pad or lam.ndim != 1 or lam.size == 0:
             return np.asarray(w(lam), dtype=np.float64)
         n = lam.size
-        size = max(256, 1 << (n - 1).bit_length())
-        padded = np.concatenate([lam, np.full(size - n, lam[-1])])
+        padded = np.concatenate([lam, np.full(padded_size(n) - n, lam[-1])])
         return np.asarray(w(padded), dtype=np.float64)[:n]
 
     return fn
+
+
+def padded_size(n: int) -> int:
+    """The array length a registry weighting is evaluated at for ``n`` points: one size,
+    2048, for every grid up to the 2001 points of assert_weighting (JAX compiles each
+    operation once per shape, so one shape means one compilation), powers of two above."""
+    return max(2048, 1 << (max(n, 1) - 1).bit_length())
 
 
 def default_params(name: str) -> dict | None:

@@ -161,11 +161,13 @@ _CANDIDATES: list[tuple[str, dict, list[_Free], str]] = [
 _SKIP = {"optimal"}  # needs a mixture
 _GRID_POINTS = {0: 1, 1: 161, 2: 41, 3: 11}  # per axis
 _STARTS = 3  # grid points a refinement may start from
-_RESTART_RMS = 0.35  # a further start is tried only from a grid point this close
-# grid residual (RMS of log) below which a hypothesis is refined: exact matches of every
-# registry entry, sampled on [-10, 10] and written for any parameterization, have a grid
-# residual of at most 0.19 (measured: sigmoid, whose two parameters share one grid)
-_REFINE_RMS = 0.35
+_RESTART_RMS = 0.5  # a further start is tried only from a grid point this close
+# grid residual (RMS of log) below which a hypothesis is refined: exact matches of the
+# registry entries of the kit's tests, sampled on [-10, 10] and written for any
+# parameterization, have a grid residual of at most 0.39 (measured: ALSR, three parameters
+# on an 11-point grid each; the one- and two-parameter entries stay below 0.2)
+_REFINE_RMS = 0.5
+_REFINE_PER = 3  # hypotheses (parameterizations) of one weighting refined at most
 _REFINE_TOP = 3  # and the best ones whatever their residual (the "nearest" of a no-match)
 _SIGMA_F = _log("sigma_data", 1e-3, 1e3)  # the F conversion's sigma_d when it is free
 
@@ -263,11 +265,11 @@ class _Problem:
 
     def __init__(self, lam, log_g, applied_to, process, sigma_data, written_for):
         self.lam = lam
-        # converted once (the registry is called many times) and padded to a power of two:
-        # JAX compiles each operation once per array shape, and identify's candidates
-        # (every one with a fixed centre) do not depend on the padding
+        # converted once (the registry is called many times) and padded to the kit's one
+        # evaluation size (JAX compiles each operation once per array shape); identify's
+        # candidates (ALSR with a fixed centre) do not depend on the padding
         n = lam.size
-        size = max(256, 1 << (n - 1).bit_length())
+        size = _spec.padded_size(n)
         self.lam_j = jnp.asarray(np.concatenate([lam, np.full(size - n, lam[-1])]))
         self.log_g = log_g
         self.applied_to = applied_to
@@ -464,7 +466,11 @@ def _refine(prob: _Problem, h: _Hyp, start: _Fit) -> _Fit:
 
     free = list(h.free) + ([_SIGMA_F] if h.sigma_mode == "free" else [])
 
+    lo = np.array([_transform(p, p.lo) for p in free])
+    hi = np.array([_transform(p, p.hi) for p in free])
+
     def unpack(z):
+        z = np.clip(z, lo, hi)  # the search range (Levenberg-Marquardt is unbounded)
         values = {p.name: _untransform(p, float(zi)) for p, zi in zip(h.free, z, strict=False)}
         sd = math.exp(float(z[-1])) if h.sigma_mode == "free" else None
         return values, sd
@@ -482,12 +488,18 @@ def _refine(prob: _Problem, h: _Hyp, start: _Fit) -> _Fit:
     z0 = [_transform(p, start.values[p.name]) for p in h.free]
     if h.sigma_mode == "free":
         z0.append(math.log(start.sd_free))
-    lo = [_transform(p, p.lo) for p in free]
-    hi = [_transform(p, p.hi) for p in free]
-    sol = least_squares(
-        resid, np.clip(z0, lo, hi), bounds=(lo, hi), method="trf", xtol=1e-14, ftol=1e-14,
-        gtol=1e-14, max_nfev=100 * len(free), x_scale="jac",
-    )  # fmt: skip
+    z0 = np.clip(z0, lo, hi)
+    if len(free) <= 2:  # MINPACK's Levenberg-Marquardt: fast, the range enforced by clipping
+        sol = least_squares(
+            resid, z0, method="lm", xtol=1e-12, ftol=1e-12, gtol=1e-12,
+            max_nfev=100 * len(free), x_scale="jac",
+        )  # fmt: skip
+    else:  # three parameters: the bounded trust-region method finds more exact matches
+        sol = least_squares(
+            resid, z0, bounds=(lo, hi), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12,
+            max_nfev=100 * len(free), x_scale="jac",
+        )  # fmt: skip
+    sol.x = np.clip(sol.x, lo, hi)
     values, sd = unpack(sol.x)
     rms = _rms(resid(sol.x))
     fit = _Fit(rms, values, sd) if rms < start.rms else start
@@ -614,7 +626,9 @@ def identify_weighting(
         tolerance: largest log residual of a fit.
 
     Returns:
-        Every candidate as a :class:`Match`, best first: the fitting ones (limits at a
+        The candidates as :class:`Match` objects, best first: every hypothesis whose grid
+        residual made it worth refining and, for every registry weighting, at least its best
+        parameterization. The fitting ones come first (limits at a
         parameter bound last; correctly applied before misapplied; weightings of λ alone
         before those defined through a sampling density; constant 1 before a factor; fewer
         parameters first), then the rest by RMS log residual (limits at a bound last).
@@ -669,12 +683,25 @@ def identify_weighting(
     for idx in groups.values():
         for j, starts in _grid_search(prob, [hyps[i] for i in idx]).items():
             found[idx[j]] = starts
-    # refine the promising hypotheses (the dense grid puts an exact match well below
-    # _REFINE_RMS); the others keep their grid fit, an upper bound on their residual
+    # refine the promising hypotheses: of each weighting, the _REFINE_PER best below
+    # _REFINE_RMS (the dense grid puts an exact match below it), and the best _REFINE_TOP
+    # overall; the others keep their grid fit, an upper bound on their residual
     ranked = sorted(found, key=lambda i: found[i][0].rms)
-    refine = set(ranked[:_REFINE_TOP]) | {i for i in ranked if found[i][0].rms <= _REFINE_RMS}
-    matches = []
+    refine = set(ranked[:_REFINE_TOP])
+    for idx in groups.values():
+        close = [i for i in ranked if i in set(idx) and found[i][0].rms <= _REFINE_RMS]
+        refine.update(close[:_REFINE_PER])
+    # reported: every refined hypothesis and each weighting's best other one (so that every
+    # registry entry appears at least once); the rest are far from the data
+    seen: set[tuple] = set()
+    report = []
     for i in ranked:
+        key = (hyps[i].name, tuple(sorted(hyps[i].fixed.items())))
+        if i in refine or key not in seen:
+            report.append(i)
+            seen.add(key)
+    matches = []
+    for i in report:
         h, starts = hyps[i], found[i]
         fit = starts[0]
         if i in refine:

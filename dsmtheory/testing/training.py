@@ -11,7 +11,8 @@ initialisation, one seed) with the weighted DSM loss of each weighting
 (:func:`dsmtheory.losses.dsm_loss`), with Adam (ε tiny by default) or with SGD (the second
 run's learning rate rescaled by the measured ratio $c=\omega_1/\omega_2$), and compares the
 two parameter trajectories step by step. The trainer is written here with optax; both runs
-are one compiled program (``vmap`` over the two weightings, ``scan`` over the steps).
+are one compiled program (``vmap`` over the two weightings, ``scan`` over the steps), the
+same program for Adam and SGD.
 """
 
 from __future__ import annotations
@@ -87,10 +88,11 @@ def _mlp(params, x_t, lam):
 
 
 @functools.lru_cache(maxsize=16)
-def _trainer(optimizer: str, parameterization: str, process: str, sigma_data: float):
-    """A jitted ``(theta0, x0, noise, lam, weights, lrs, eps) -> (trajectories, losses)``
-    that trains one copy of the model per row of ``weights`` / ``lrs`` (vmap) over the steps
-    (scan); Adam's ``eps`` is an argument, so changing it does not recompile."""
+def _trainer(parameterization: str, process: str, sigma_data: float):
+    """A jitted ``(theta0, x0, noise, lam, weights, lrs, eps, use_adam) -> (trajectories,
+    losses)`` that trains one copy of the model per row of ``weights`` / ``lrs`` (vmap) over
+    the steps (scan). Adam's ``eps`` and the choice between optax's Adam and SGD are
+    arguments (both updates are computed, one is applied), so one compilation serves all."""
 
     def loss_fn(theta, x0, noise, lam, w):
         a, s = schedules.alpha_sigma(lam, process)
@@ -102,23 +104,24 @@ def _trainer(optimizer: str, parameterization: str, process: str, sigma_data: fl
         )  # fmt: skip
         return jnp.mean(per)
 
-    def run(theta0, x0, noise, lam, weights, lr, eps):
-        opt = optax.adam(lr, eps=eps) if optimizer == "adam" else optax.sgd(lr)
+    def run(theta0, x0, noise, lam, weights, lr, eps, use_adam):
+        adam, sgd = optax.adam(lr, eps=eps), optax.sgd(lr)
 
         def step(carry, batch):
-            theta, state = carry
+            theta, s_adam, s_sgd = carry
             loss, grad = jax.value_and_grad(loss_fn)(theta, *batch)
-            upd, state = opt.update(grad, state, theta)
+            u_adam, s_adam = adam.update(grad, s_adam, theta)
+            u_sgd, s_sgd = sgd.update(grad, s_sgd, theta)
+            upd = jax.tree_util.tree_map(lambda a, b: jnp.where(use_adam, a, b), u_adam, u_sgd)
             theta = optax.apply_updates(theta, upd)
             flat = jnp.concatenate([jnp.ravel(p) for layer in theta for p in layer])
-            return (theta, state), (flat, loss)
+            return (theta, s_adam, s_sgd), (flat, loss)
 
-        _, (traj, losses) = jax.lax.scan(
-            step, (theta0, opt.init(theta0)), (x0, noise, lam, weights)
-        )
+        init = (theta0, adam.init(theta0), sgd.init(theta0))
+        _, (traj, losses) = jax.lax.scan(step, init, (x0, noise, lam, weights))
         return traj, losses
 
-    return jax.jit(jax.vmap(run, in_axes=(None, None, None, None, 0, 0, None)))
+    return jax.jit(jax.vmap(run, in_axes=(None, None, None, None, 0, 0, None, None)))
 
 
 def assert_same_training(
@@ -225,10 +228,10 @@ def assert_same_training(
     lrs = (float(learning_rate), float(learning_rate) * (c if optimizer == "sgd" else 1.0))
     weights = jnp.asarray(np.stack(omega).reshape(2, steps, batch_size), dtype=dtype)
 
-    train = _trainer(optimizer, p, sched.process, sd)
+    train = _trainer(p, sched.process, sd)
     traj, losses = train(
         theta0, x0, noise, lam, weights, jnp.asarray(lrs, dtype=dtype),
-        jnp.asarray(adam_eps, dtype=dtype),
+        jnp.asarray(adam_eps, dtype=dtype), jnp.asarray(optimizer == "adam"),
     )  # fmt: skip
     traj = np.asarray(traj, dtype=np.float64)
     flat0 = np.concatenate([np.ravel(np.asarray(q)) for layer in theta0 for q in layer])

@@ -19,17 +19,19 @@ def min_snr_v(snr, gamma=GAMMA):
 
 
 def min_snr_v_eps_formula(snr, gamma=GAMMA):
-    # the eps weight min(SNR, gamma) / SNR reused for v (diffusers before PR #5238)
+    # the eps weight min(SNR, gamma) / SNR reused for v (diffusers' scripts before PR #5106)
     return np.minimum(snr, gamma) / snr
 
 
 def min_snr_v_plus_one(snr, gamma=GAMMA):
-    # the eps weight "floored to one" by adding 1 (diffusers' train_dreambooth_lora_sdxl.py)
+    # the eps weight "floored to one" by adding 1 (diffusers PR #5106; still in
+    # examples/dreambooth/train_dreambooth_lora_sdxl.py)
     return np.minimum(snr, gamma) / snr + 1
 
 
 def min_snr_v_snr_plus_one(snr, gamma=GAMMA):
-    # SNR + 1 in place of SNR, inside the min too (diffusers PR #5238, reported in #5654)
+    # SNR + 1 in place of SNR, inside the min too (diffusers PR #5238, reported in #5654;
+    # still in examples/research_projects/pixart/train_pixart_controlnet_hf.py)
     return np.minimum(snr + 1, gamma) / (snr + 1)
 
 
@@ -42,7 +44,7 @@ def min_snr_x0(snr, gamma=GAMMA):
 
 
 def min_snr_x0_eps_formula(snr, gamma=GAMMA):
-    # "epsilon and sample both use the same loss weights" (diffusers' dreambooth scripts)
+    # "epsilon and sample both use the same loss weights" (diffusers PR #5177; dreambooth)
     return np.minimum(snr, gamma) / snr
 
 

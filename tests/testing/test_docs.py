@@ -41,9 +41,26 @@ def _blocks():
     return [(m.group(2), m.group(3), m.group(4)) for m in BLOCK.finditer(DOC)]
 
 
+WRONG_VARIANTS = [
+    "min_snr_v_eps_formula",
+    "min_snr_v_plus_one",
+    "min_snr_v_snr_plus_one",
+    "min_snr_x0_eps_formula",
+    "min_snr_eps_max",
+    "debiased_v_eps_formula",
+    "soft_min_snr_f_kdiffusion",
+]
+
+
 def test_the_page_has_what_the_issue_asks_for():
-    kinds = [k for k, _, _ in _blocks()]
+    blocks = _blocks()
+    kinds = [k for k, _, _ in blocks]
     assert kinds.count("kit-message") >= 8 and "kit-output" in kinds and "kit-command" in kinds
+    # every wrong variant of the bug zoo is run on the page, with its message shown
+    pairs = zip(blocks[:-1], blocks[1:], strict=True)
+    caught = [code for (_, _, code), nxt in pairs if nxt[0] == "kit-message"]
+    for name in WRONG_VARIANTS:
+        assert any(f"zoo.{name}," in c for c in caught), name
     assert '--8<-- "tests/testing/bug_zoo.py"' in DOC
     prop = next(code for _, lang, code in _blocks() if "test_soft_min_snr_is_smoothed_kl" in code)
     assert len(prop.strip().splitlines()) <= 10

@@ -36,7 +36,7 @@ def test_every_registry_entry_has_a_recipe():
         dst.weighting_params("nope")
 
 
-@settings(max_examples=8)
+@settings(max_examples=6)
 @given(dst.schedules(discrete=True))
 def test_schedules_are_valid(s):
     if isinstance(s, DiscreteSchedule):

@@ -37,7 +37,7 @@ def test_different_weightings_do_not(optimizer):
     msg = str(info.value)
     assert "does not follow the same trajectory" in msg and "not proportional" in msg
     rel = float(msg.split("differ by up to ")[1].split(" ")[0])
-    assert rel > 1e3 * TRAIN_RTOL_F64  # measured 0.04-0.2: far above rounding
+    assert rel > 1e3 * TRAIN_RTOL_F64  # measured 0.09-0.15 at 60 steps: far above rounding
 
 
 def test_adam_eps_breaks_the_invariance_measurably():

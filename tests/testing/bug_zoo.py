@@ -71,7 +71,7 @@ def debiased_v(snr):
 
 
 def debiased_v_eps_formula(snr):
-    # the eps weight 1/sqrt(SNR) kept for v-prediction (OneTrainer PR #212 as merged)
+    # the eps weight 1/sqrt(SNR) kept for v-prediction (disputed in OneTrainer PR #212's review)
     return 1.0 / np.sqrt(snr)
 
 

@@ -106,15 +106,6 @@ def check_count(n, name: str, minimum: int = 1) -> int:
     return int(n)
 
 
-def check_mixture(gm, name: str = "gm"):
-    """Raise TypeError unless ``gm`` is a :class:`~dsmtheory.GaussianMixture`."""
-    from .mixture import GaussianMixture  # here, not at import: mixture imports this module
-
-    if not isinstance(gm, GaussianMixture):
-        raise TypeError(f"{name} must be a GaussianMixture, got {type(gm).__name__}")
-    return gm
-
-
 def check_last_dim(x, dim: int, name: str):
     """Raise ValueError unless ``x`` has shape (..., dim)."""
     shape = np.shape(x)

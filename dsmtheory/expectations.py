@@ -74,7 +74,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import special
 
 from ._validation import check_choice, check_count, check_positive
 
@@ -300,6 +299,8 @@ def _sum_blocks(fn, args, x, w, block: int):
 # ---------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=64)
 def _gh_nodes_cached(dim: int, n: int):
+    from scipy import special  # here, not at import: it costs 0.2 s of `import dsmtheory`
+
     z, w = special.roots_hermitenorm(n)
     w = w / w.sum()
     keep = w > 1e-300

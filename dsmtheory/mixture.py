@@ -33,6 +33,7 @@ from ._validation import (
 
 __all__ = [
     "GaussianMixture",
+    "check_mixture",
     "posterior_mean",
     "posterior_cov",
     "posterior_cov_trace",
@@ -413,6 +414,13 @@ class GaussianMixture:
             "means": np.asarray(self.means).tolist(),
             "covs": np.asarray(self.covs).tolist(),
         }
+
+
+def check_mixture(gm, name: str = "gm") -> GaussianMixture:
+    """Raise TypeError unless ``gm`` is a :class:`GaussianMixture`; return it."""
+    if not isinstance(gm, GaussianMixture):
+        raise TypeError(f"{name} must be a GaussianMixture, got {type(gm).__name__}")
+    return gm
 
 
 # ---------------------------------------------------------------------------------------

@@ -40,8 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import expectations
-from ._validation import check_count, check_mixture, check_positive
-from .mixture import GaussianMixture, posterior_cov
+from ._validation import check_count, check_positive
+from .mixture import GaussianMixture, check_mixture, posterior_cov
 from .schedules import Schedule
 
 __all__ = [

@@ -45,12 +45,11 @@ from ._validation import (
     check_choice,
     check_count,
     check_finite,
-    check_mixture,
     check_positive,
     check_scalar,
 )
 from .expectations import Estimate
-from .mixture import GaussianMixture, posterior_cov_trace
+from .mixture import GaussianMixture, check_mixture, posterior_cov_trace
 
 __all__ = [
     "Estimate",

@@ -46,6 +46,7 @@ __all__ = [
     "catalog_markdown",
 ]
 
+
 def _ftype():
     return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
 

@@ -244,8 +244,8 @@ def _exact_bin_average(gm, lam_range, num_bins, nodes=8):  # nodes: midpoints pe
     """Exact target of each bin for lam uniform in it: D / mean_bin d_eff(lam), d_eff = D/c*,
     by the midpoint rule on c_star_of_lambda (smooth in lam; 8 nodes/bin: ~1e-3 where c*
     bends, well under the 1-5 % Monte Carlo errors compared against). In 2-D 40 Gauss-Hermite
-    nodes per axis: 8e-6 from the default 80 on the ring, at a third of the time (in 1-D 40
-    nodes are 6e-3 off on bimodal_1d, so the 1-D default, 200, stays)."""
+    nodes per axis: 8e-6 from the default rule on the ring, at a fraction of the time (in 1-D
+    the default, adaptive, rule is used)."""
     lo, hi = lam_range
     w = (hi - lo) / num_bins
     fine = lo + (np.arange(num_bins)[:, None] + (np.arange(nodes)[None, :] + 0.5) / nodes) * w

@@ -346,8 +346,8 @@ def test_within_bound_against_implementation():
     for sig in (0.05, 0.1, 0.2, 1.0, 3.0):
         c = float(optimal.homoskedastic_multiplier(gm, 1.0, sig).value)
         bound = float(cw(sig, 0.09, 0.09, 0.09, 0.09, 0.5))
-        # the implementation's 2-D Gauss-Hermite rule is good to ~1e-6 (optimal.py)
-        assert c <= bound * (1 + 1e-6), (sig, c, bound)
+        # the implementation's default rule (adaptive) is good to 1e-10 relative
+        assert c <= bound * (1 + 1e-10), (sig, c, bound)
         if sig <= 0.1:  # modes 4 apart, std 0.3: c*/c_within - 1 = -9e-11 at 0.05, -6e-7 at 0.2
             assert c / bound > 1 - 1e-6, (sig, c, bound)
 
@@ -374,12 +374,12 @@ def test_high_noise_expansion_against_implementation(sig):
 
 @pytest.mark.parametrize("sig", [0.3, 1.0])
 def test_order2_identity_against_implementation(sig):
-    """R_2 (Rao-Blackwellised grid, targets) + E (H + s^2)^2 = D(D+1)/sigma^4 exactly."""
+    """R_2 (Rao-Blackwellised, the engine's default rule) + E (H + s^2)^2 = D(D+1)/sigma^4."""
     from dsmtheory import targets
     from dsmtheory.derivations import order2_identity
 
     gm = dsm.bimodal_1d()
-    r2 = targets.irreducible_target_variance(gm, 1.0, sig, order=2, method="grid")
+    r2 = targets.irreducible_target_variance(gm, 1.0, sig, order=2)
     half = 2.0 + 10.0 * math.sqrt(0.0625 + sig**2)
     x = np.linspace(-half, half, 4001)[:, None]
     nz = gm.noised(1.0, sig)
@@ -411,9 +411,8 @@ def test_channel_anchor_against_implementation(sig):
     (1 - g mmse_B(g))/v (Guo-Shamai-Verdu)."""
     from dsmtheory.derivations import bimodal_channel_anchor
 
-    got = float(optimal.fisher_trace(dsm.bimodal_1d().noised(1.0, sig)).value)
+    got = float(dsm.variance.fisher_trace(dsm.bimodal_1d().noised(1.0, sig)).value)
     want = bimodal_channel_anchor.fisher_formula(2.0, 0.25, sig)
-    # optimal.fisher_trace uses 200-node per-component Gauss-Hermite; measured 6.7e-7
-    # relative at sigma = 0.5, where the responsibilities switch sharply (issue 13 item 7
-    # reports 2.7e-6 for the same rule on mmse); 2e-6 bounds it
-    _close(got, want, rtol=2e-6)
+    # the engine's default rule promises 1e-10 relative (the old 200-node Gauss-Hermite rule
+    # was 6.7e-7 off at sigma = 0.5, where the responsibilities switch sharply)
+    _close(got, want, rtol=1e-10)

@@ -43,6 +43,7 @@ COMMAND_MODULES = [
     "optimal_c",
     "targets",
     "compare",
+    "identify",
     "reproduce",
 ]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .._validation import check_mixture, check_scalar, is_concrete
-from ..mixture import GaussianMixture, posterior_components
+from .._validation import check_scalar, is_concrete
+from ..mixture import GaussianMixture, check_mixture, posterior_components
 
 SUPPORTED_ORDERS = (1, 2)
 MAX_ORDER_1D = 12

@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import expectations
-from .._validation import check_finite, check_mixture
+from .._validation import check_finite
 from ..expectations import Estimate
-from ..mixture import GaussianMixture
+from ..mixture import GaussianMixture, check_mixture
 from ._common import check_alpha_sigma, rotate_in, score_parts
 from .order_k import target_trace_impl
 

@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import expectations
-from .._validation import check_count, check_mixture, check_positive
+from .._validation import check_count, check_positive
 from ..expectations import Estimate
-from ..mixture import GaussianMixture, posterior_components
+from ..mixture import GaussianMixture, check_mixture, posterior_components
 from ._common import (
     MAX_ORDER_1D,
     check_alpha_sigma,

@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import variance
-from .._validation import check_count, check_finite, check_mixture, check_positive
+from .._validation import check_count, check_finite, check_positive
 from ..expectations import Estimate, resolve_key
-from ..mixture import GaussianMixture
+from ..mixture import GaussianMixture, check_mixture
 from ._common import check_alpha_sigma, check_kappa
 from .order_k import dsm_target, sample_posterior_impl, target_mean_impl, target_trace_impl
 

@@ -375,35 +375,38 @@ def monte_carlo_expect(
     Returns:
         ``(value, stderr)``.
     """
-    loc, scale = _affine(law)
-    k, d = loc.shape
+    # component k is the law of law.component_points(k, z), z ~ N(0, I_m): m = D for the
+    # dense kind, r + D for the low-rank kind (whose D x D scale is never formed)
+    dtype = law.means.dtype
+    k, d = law.means.shape
+    m = law.latent_dim
     labels = _labels(law.log_weights, num_samples)
     total = labels.shape[0]
-    z = jax.random.normal(key, (total, d), dtype=loc.dtype)
+    z = jax.random.normal(key, (total, m), dtype=dtype)
     if inflate is not None:
         c = float(inflate)
         wide = (jnp.arange(total) % 2) == 1
         z = jnp.where(wide[:, None], c * z, z)
         sq = jnp.sum(z * z, axis=-1)
-        # phi(z) / (phi(z)/2 + c^-D phi(z/c)/2), in logs
-        log_ratio = jnp.logaddexp(0.0, -d * math.log(c) + 0.5 * sq * (1.0 - 1.0 / c**2))
+        # phi(z) / (phi(z)/2 + c^-m phi(z/c)/2), in logs (m = latent_dim)
+        log_ratio = jnp.logaddexp(0.0, -m * math.log(c) + 0.5 * sq * (1.0 - 1.0 / c**2))
         iw = jnp.exp(math.log(2.0) - log_ratio)
     else:
-        iw = jnp.ones((total,), loc.dtype)
+        iw = jnp.ones((total,), dtype)
     block = _block_size(k, d)
     nb = -(-total // block)
     pad = nb * block - total
-    valid = jnp.concatenate([jnp.ones(total, loc.dtype), jnp.zeros(pad, loc.dtype)])
+    valid = jnp.concatenate([jnp.ones(total, dtype), jnp.zeros(pad, dtype)])
     labels = jnp.concatenate([labels, jnp.zeros(pad, jnp.int32)])
-    z = jnp.concatenate([z, jnp.zeros((pad, d), z.dtype)])
+    z = jnp.concatenate([z, jnp.zeros((pad, m), z.dtype)])
     iw = jnp.concatenate([iw, jnp.zeros(pad, iw.dtype)])
-    out = jax.eval_shape(lambda xx: fn(xx, *args), jax.ShapeDtypeStruct((block, d), loc.dtype))
+    out = jax.eval_shape(lambda xx: fn(xx, *args), jax.ShapeDtypeStruct((block, d), dtype))
     tail = out.shape[1:]
 
     def body(carry, inp):
         cnt, mean, m2 = carry
         zi, li, vi, wi = inp
-        x = loc[li] + jnp.einsum("bde,be->bd", scale[li], zi)
+        x = law.component_points(li, zi)
         f = wi[:, None] * fn(x, *args).reshape(block, -1)
         onehot = jax.nn.one_hot(li, k, dtype=f.dtype) * vi[:, None]  # (B, K)
         c_b = onehot.sum(0)  # (K,)
@@ -419,9 +422,9 @@ def monte_carlo_expect(
         return (n_new, mean, m2), None
 
     p = int(np.prod(tail)) if tail else 1
-    init = (jnp.zeros(k, loc.dtype), jnp.zeros((k, p), loc.dtype), jnp.zeros((k, p), loc.dtype))
+    init = (jnp.zeros(k, dtype), jnp.zeros((k, p), dtype), jnp.zeros((k, p), dtype))
     inputs = (
-        z.reshape(nb, block, d),
+        z.reshape(nb, block, m),
         labels.reshape(nb, block),
         valid.reshape(nb, block),
         iw.reshape(nb, block),

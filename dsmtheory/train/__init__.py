@@ -7,11 +7,11 @@ The package has one module per concept:
   and model sizes; the weighting of a run is resolved with the public registry only
   (``_weighting``: :class:`LossWeighting`);
 * the problem (``_problem``): ``make_problem(config) ->`` :class:`TrainProblem` ``(init,
-  step, loss, sample, update)``, pure functions in the shape of optax's
+  step, loss, sample, update, eps_hat)``, pure functions in the shape of optax's
   ``GradientTransformation`` and blackjax's kernels; ``step`` returns ``(state, info)`` with
   :class:`TrainState` and :class:`StepInfo`;
-* the sweep (``_sweep``): :func:`sweep` and :func:`train`, ``jit`` of a loop over steps of
-  ``vmap``\ s over the configurations of each capacity, sharded over devices;
+* the sweep (``_sweep``): :func:`sweep` and :func:`train`, one ``jit`` of a loop over steps
+  with one ``vmap`` per capacity over its configurations, sharded over devices;
 * evaluation (``_evaluate``): energy distance, gradient spread, exact Fisher divergence.
 
 **Loss.** With $x_t=\alpha x_0+\sigma\varepsilon$, $\lambda\sim p(\lambda)$ from the schedule

@@ -1,5 +1,5 @@
 r"""The training problem of one configuration as pure functions:
-``make_problem(config) -> TrainProblem(init, step, loss, sample, update)``.
+``make_problem(config) -> TrainProblem(init, step, loss, sample, update, eps_hat)``.
 
 In the shape of optax's ``GradientTransformation`` and blackjax's kernels: a NamedTuple of
 pure functions closed over the configuration, no hidden state; the caller applies ``jit``
@@ -121,7 +121,7 @@ def noise_sampler(config: TrainConfig) -> _Noise:
     One call of ``jax.random.bits`` per batch gives every variate (one random-number kernel
     per draw keeps a sweep's compiled program small and its draws cheap): float32 uniforms
     (23 random mantissa bits, as ``jax.random.uniform``) for the components and standard
-    normals of :func:`mixture_sample`, the noise $arepsilon$ (:func:`standard_normal`) and
+    normals of :func:`mixture_sample`, the noise $\varepsilon$ (:func:`standard_normal`) and
     $t$, with $\lambda=\lambda(t)$ from the schedule.
     """
     with jax.ensure_compile_time_eval():
@@ -149,7 +149,7 @@ def mixture_sample(gm, u, z):
     r"""Samples of ``gm`` from uniforms ``u`` ``(N,)`` on [0, 1) and standard normals ``z``
     ``(N, D)``, in ``gm``'s dtype: the component by inverse CDF,
     $k=\#\{j<K-1:u>\sum_{i\le j}\pi_i\}$, then $x_0=\mu_k+U_k(\sqrt{\lambda_k}\odot z)$ with
-    the eigendecomposition $S_k=U_k\,\mathrm{diag}(\lambda_k)U_k^	op$ of the covariances
+    the eigendecomposition $S_k=U_k\,\mathrm{diag}(\lambda_k)U_k^\top$ of the covariances
     (the public ``eigvals``/``eigvecs`` of :class:`dsmtheory.GaussianMixture`)."""
     k = jnp.sum(u[:, None] > jnp.cumsum(gm.weights)[:-1], axis=-1)
     x = jnp.sqrt(gm.eigvals[k]) * z

@@ -69,8 +69,9 @@ class SweepResult(NamedTuple):
         fisher_total, fisher_total_se: ``(n, c)`` ∫p(λ)F(λ)dλ and its stderr.
         fisher_total_sigma2, fisher_total_sigma2_se: ``(n, c)`` ∫p(λ)σ²F(λ)dλ and stderr.
         timings: wall-clock seconds (``compile_and_first_chunk_s``, ``train_s``, ``chunk_s``
-            per chunk of steps, ``eval_s``, ``total_s``), the device count, the platform and
-            the number of vmapped groups in the program (``groups``).
+            per chunk of steps, ``eval_s``, ``total_s``), the process's CPU seconds per chunk
+            (``chunk_cpu_s``), the device count, the platform and the number of vmapped
+            groups in the program (``groups``).
         final_state: the final :class:`TrainState` of every configuration, stacked, hidden
             layers zero-padded to the largest width (``configs[i]["width"]`` is the own
             width; :func:`to_model` removes the padding).
@@ -300,7 +301,7 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
         ev = Evaluator(base, evaluation, core.eps_hat, core.per_example, lws)
         index = [job.weighting for job in jobs]
         index += [index[-1]] * (n_eval - n)
-    losses, evals, chunk_s = [], [], []
+    losses, evals, chunk_s, chunk_cpu_s = [], [], [], []
     t_eval = 0.0
     from tqdm.auto import tqdm
 
@@ -318,7 +319,7 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
         evaluate(states)  # checkpoint 0: the initialization
     with tqdm(total=steps, disable=not progress, desc="training", unit="step") as bar:
         for ci, length in enumerate(chunk_lens):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             states, loss = chunk(
                 states,
                 stream_keys,
@@ -327,6 +328,7 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
             )
             losses.append(_in_job_order([np.asarray(v)[:, :length] for v in loss], groups))
             chunk_s.append(time.perf_counter() - t0)
+            chunk_cpu_s.append(time.process_time() - c0)
             if ev is not None:
                 evaluate(states)
             bar.update(int(length))
@@ -353,6 +355,7 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
         "compile_and_first_chunk_s": chunk_s[0],
         "train_s": sum(chunk_s),
         "chunk_s": chunk_s,
+        "chunk_cpu_s": chunk_cpu_s,
         "eval_s": t_eval,
         "total_s": time.perf_counter() - t_start,
         "devices": ndev,

@@ -239,7 +239,7 @@ def test_bad_input():
 # ---------------------------------------------------------------------------------------
 # to_eps: the one conversion to eps-hat
 # ---------------------------------------------------------------------------------------
-def _targets(x0, eps, alpha, sigma, sigma_data):
+def _per_example_targets(x0, eps, alpha, sigma, sigma_data):
     """Each parameterization's exact target, written from its definition (FORMULAS.md §1)."""
     a, s = alpha[:, None], sigma[:, None]
     x_t = a * x0 + s * eps
@@ -261,7 +261,7 @@ def test_to_eps_of_each_exact_target_is_the_noise(name):
     x0, eps = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
     alpha = np.array([1.0, 0.9, 0.5, 0.1, 1.0, 0.99])
     sigma = np.array([0.01, 0.4, 0.8, 0.99, 30.0, 0.1])
-    x_t, target = _targets(x0, eps, alpha, sigma, 0.5)
+    x_t, target = _per_example_targets(x0, eps, alpha, sigma, 0.5)
     got = to_eps(jnp.asarray(target[name]), name, jnp.asarray(x_t), alpha, sigma, sigma_data=0.5)
     np.testing.assert_allclose(np.asarray(got), eps, rtol=EXACT_RTOL, atol=EXACT_ATOL)
     back = convert(target[name], name, "eps", x_t, alpha, sigma, sigma_data=0.5)
@@ -275,7 +275,7 @@ def test_to_eps_keeps_float32_accuracy_of_F_at_small_noise():
     rng = np.random.default_rng(1)
     x0, eps = rng.normal(size=(64, 2)), rng.normal(size=(64, 2))
     alpha, sigma = np.ones(64), np.full(64, 1e-3)
-    x_t, target = _targets(x0, eps, alpha, sigma, 0.5)
+    x_t, target = _per_example_targets(x0, eps, alpha, sigma, 0.5)
     f, x = (jnp.asarray(v, jnp.float32) for v in (target["F"], x_t))
     a, s = jnp.asarray(alpha, jnp.float32), jnp.asarray(sigma, jnp.float32)
     got = to_eps(f, "F", x, a, s, sigma_data=0.5)

@@ -38,6 +38,7 @@ from ._validation import check_choice, check_finite, check_positive, is_concrete
 from .schedules import PROCESSES, Schedule
 
 __all__ = [
+    "edm_coefficients",
     "PARAMETERIZATIONS",
     "kappa",
     "kappa_from_alpha_sigma",
@@ -181,7 +182,14 @@ def from_eps_multiplier(
     return jnp.asarray(omega_eps) / kappa(parameterization, lam, process, sigma_data=sigma_data)
 
 
-def _edm_coefficients(alpha, sigma, sigma_data):
+def edm_coefficients(alpha, sigma, sigma_data):
+    r"""EDM's preconditioning $c_{skip}=\sigma_d^2/(\tilde\sigma^2+\sigma_d^2)$ and
+    $c_{out}=\tilde\sigma\sigma_d/\sqrt{\tilde\sigma^2+\sigma_d^2}$ at
+    $\tilde\sigma=\sigma/\alpha$ (Karras et al. 2022; FORMULAS.md §3 item 4).
+
+    Returns:
+        ``(c_skip, c_out)``, broadcast over the inputs.
+    """
     st = sigma / alpha  # VE-equivalent noise level
     c_skip = sigma_data**2 / (st**2 + sigma_data**2)
     c_out = st * sigma_data / jnp.sqrt(st**2 + sigma_data**2)
@@ -299,7 +307,7 @@ def convert(
     sigma = jnp.asarray(sigma, dtype=_ftype())
     eps = to_eps(pred, from_, x_t, alpha, sigma, sigma_data=sigma_data)
     a, s = _trailing_axis(alpha), _trailing_axis(sigma)
-    c_skip, c_out = _edm_coefficients(a, s, sigma_data)
+    c_skip, c_out = edm_coefficients(a, s, sigma_data)
     x_tilde = x_t / a
     if to == "eps":
         return eps

@@ -86,7 +86,7 @@ def test_no_import_circles():
     # of concepts, so it is left out
     for name in graph:
         graph[name] -= _parents(name)
-    seen, stack, cycles = set(), [], []
+    seen, cycles = set(), []
 
     def visit(node, path, on_path):
         for nxt in sorted(graph[node]):

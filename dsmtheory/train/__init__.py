@@ -98,15 +98,20 @@ from ._problem import loss_per_example as loss_per_example
 from ._problem import make_problem as make_problem
 from ._problem import to_model as to_model
 from ._problem import train_step as train_step
+from ._problem import weighting_multiplier as weighting_multiplier
 from ._sweep import SweepResult as SweepResult
 from ._sweep import TrainResult as TrainResult
 from ._sweep import sweep as sweep
 from ._sweep import train as train
 from ._weighting import ORACLE_WEIGHTINGS as ORACLE_WEIGHTINGS
+from ._weighting import STATEFUL_WEIGHTINGS as STATEFUL_WEIGHTINGS
 from ._weighting import LossWeighting as LossWeighting
+from ._weighting import StatefulWeighting as StatefulWeighting
 
 __all__ = [
     "ORACLE_WEIGHTINGS",
+    "STATEFUL_WEIGHTINGS",
+    "StatefulWeighting",
     "PARAMETERIZATIONS",
     "NOISE_SAMPLINGS",
     "TrainConfig",
@@ -130,5 +135,6 @@ __all__ = [
     "sweep",
     "loss_per_example",
     "to_model",
+    "weighting_multiplier",
     "fisher_divergence",
 ]

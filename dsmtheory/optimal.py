@@ -748,3 +748,24 @@ def label_noise_second_moment(
     c = np.asarray(c_star_of_lambda(gm, lam, **options))
     sig2 = np.asarray(alpha_sigma(jnp.asarray(lam), process)[1]) ** 2
     return 4.0 * gm.dim / (sig2 * c)
+
+
+# ---------------------------------------------------------------------------------------
+# c* in practice: the offline estimate from any model, the exported table's loader
+# (issue 15 items 4, 5; implemented in dsmtheory/_c_star_practice.py)
+# ---------------------------------------------------------------------------------------
+from ._c_star_practice import ExportedWeighting as ExportedWeighting  # noqa: E402
+from ._c_star_practice import estimate_c_star as estimate_c_star  # noqa: E402
+from ._c_star_practice import estimate_c_star_curve as estimate_c_star_curve  # noqa: E402
+from ._c_star_practice import export_columns as export_columns  # noqa: E402
+from ._c_star_practice import interpolate_log_linear as interpolate_log_linear  # noqa: E402
+from ._c_star_practice import load_export as load_export  # noqa: E402
+
+__all__ += [
+    "ExportedWeighting",
+    "estimate_c_star",
+    "estimate_c_star_curve",
+    "export_columns",
+    "interpolate_log_linear",
+    "load_export",
+]

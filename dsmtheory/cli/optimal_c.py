@@ -22,6 +22,7 @@ whole or not at all.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -57,7 +58,9 @@ SANDWICH_LAM = (-8.0, 10.0)  # λ range of the sandwich and IS analyses (truncat
 
 def add_arguments(parser) -> None:
     """Options of ``dsmtheory optimal-c``."""
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--out", default=None, help="output folder (required unless --export is given)"
+    )
     parser.add_argument("--mixture", default=None, help="JSON file of an extra mixture")
     parser.add_argument("--schedule", default="ve", help="sampling schedule (default ve)")
     parser.add_argument("--quick", action="store_true", help="coarser grids (< 20 s)")
@@ -67,6 +70,13 @@ def add_arguments(parser) -> None:
         help="analyse only the --mixture file, not the default bimodal and ring mixtures",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random features")
+    parser.add_argument(
+        "--export",
+        default=None,
+        metavar="FILE",
+        help="also (without --out: only) write the c* table of the --mixture mixture (else the "
+        "ring) for any trainer: FILE.json or FILE.csv",
+    )
 
 
 class Settings(NamedTuple):
@@ -512,11 +522,93 @@ def summary(result: Result, out=None) -> str:
 
 
 def run(args) -> int:
-    """Check the inputs, compute everything, write the files, print a summary."""
+    """Check the inputs, compute everything, write the files, print a summary; with
+    ``--export FILE`` also (without ``--out``: only) write the exported table."""
+    export = getattr(args, "export", None)
+    if args.out is None and export is None:
+        raise UsageError("optimal-c needs --out DIR (and/or --export FILE.json|FILE.csv)")
+    if export is not None:
+        check_export_path(export)
     s = settings_from_args(args)
-    out = inp.output_folder(args.out)
-    inp.create_folder(out)
-    result = compute(s)
-    write(result, out)
-    print(summary(result, out), flush=True)
+    if args.out is not None:
+        out = inp.output_folder(args.out)
+        inp.create_folder(out)
+        result = compute(s)
+        write(result, out)
+        print(summary(result, out), flush=True)
+    if export is not None:
+        name = list(s.mixtures)[-1]
+        table = export_table(s.mixtures[name], name, quick=s.quick)
+        path = write_export(table, export)
+        print(f"exported c*(lambda) of {name} on {len(table['columns']['lam'])} points: {path}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------
+# --export: the c* table for any trainer (issue 15 item 5)
+# ---------------------------------------------------------------------------------------
+#: λ grid of the export: [-12, 12] (σ̃ from 403 to 0.0025), 97 points (quick: 49)
+EXPORT_LAM = (-12.0, 12.0)
+
+
+def check_export_path(value) -> Path:
+    """``--export``: a path ending in ``.json`` or ``.csv`` whose folder exists."""
+    p = Path(str(value))
+    if p.suffix.lower() not in (".json", ".csv"):
+        raise UsageError(f"--export must name a .json or .csv file, got {value!r}")
+    if not p.parent.exists() or not p.parent.is_dir():
+        raise UsageError(f"--export: folder {str(p.parent)!r} does not exist")
+    return p
+
+
+def export_table(gm, name: str, *, quick: bool = False) -> dict:
+    r"""The exported table of ``gm``: on the λ grid :data:`EXPORT_LAM`, $\tilde\sigma$,
+    $c^*(\lambda)$ and its standard error (0 for the deterministic rules), $d_{\rm eff}=D/c^*$,
+    and the per-sample multipliers ``{ve,vp}_{eps,x0,v,score,F}`` of the plain squared error
+    in each space (:func:`dsmtheory.optimal.export_columns`; ``F`` with $\sigma_d$ = the data
+    std), plus ``meta`` (the mixture, its JSON, the conventions, versions)."""
+    from .. import mixture as _mixture
+    from .. import optimal
+
+    lam = np.linspace(*EXPORT_LAM, 49 if quick else 97)
+    est = optimal.c_star_of_lambda(gm, lam, full_output=True)
+    c = np.asarray(est.value, np.float64)
+    se = np.asarray(est.stderr, np.float64)
+    sd = _data_std(gm)
+    cols = optimal.export_columns(lam, c, se, gm.dim / c, sd)
+    meta = {
+        "what": "variance-optimal c*(lambda) = D / d_eff of Lambda(t) = c*(t) sigma_t^2 "
+        "(dsmtheory optimal-c --export)",
+        "mixture": {
+            "name": name,
+            "dim": int(gm.dim),
+            "components": int(gm.num_components),
+            "json": json.loads(_mixture.to_json(gm)),
+        },
+        "method": est.method,
+        "rule": est.rule,
+        "sigma_data": sd,
+        "conventions": {
+            "lam": "log-SNR log(alpha^2 / sigma^2); sigma_tilde = sigma / alpha = exp(-lam/2)",
+            "{process}_{space}": "per-sample multiplier of the plain squared error "
+            "||a - a_hat||^2 in space a (eps, x0, v, score, F = EDM's network output) for the "
+            "ve (alpha = 1) or vp (alpha^2 + sigma^2 = 1) process; every column is the same "
+            "weighting c* sigma^2 in score space",
+            "interpolation": "linear in log(column) over lam, clamped at the grid ends "
+            "(dsmtheory.optimal.load_export)",
+        },
+        "versions": versions("jax", "numpy"),
+    }
+    return {"meta": meta, "columns": {k: np.asarray(v).tolist() for k, v in cols.items()}}
+
+
+def write_export(table: dict, path) -> Path:
+    """Write :func:`export_table`'s table as JSON (columns and meta) or CSV (columns)."""
+    from .._io import write_csv, write_json
+
+    p = check_export_path(path)
+    if p.suffix.lower() == ".json":
+        return write_json(p, table)
+    cols = table["columns"]
+    names = list(cols)
+    return write_csv(p, names, zip(*(cols[k] for k in names), strict=True))

@@ -41,6 +41,18 @@ $\omega_\varepsilon=1$). Two oracle weightings use the exact mixture:
   covariance, PSD by construction). Its trace-average $\mathrm{tr}\,\mathbb E[M^{-1}]/D$ is
   $1/c^*$, so for one Gaussian in 1-D, $M=c^*=1+\sigma^2/s^2$ exactly.
 
+Two **stateful** weightings learn or estimate $c^*$ as the model trains (issue 15; their
+state is :attr:`TrainState.weighting_state`, the multiplier a state applies
+:func:`weighting_multiplier`, recorded per checkpoint in :attr:`SweepResult.multiplier`):
+
+* ``edm2_learned``: EDM2's learned log-variance $u(\sigma)$ (Karras et al. 2024, eq. 21),
+  Fourier features of $\tfrac14\log\tilde\sigma$ into a unit-norm linear layer, trained
+  jointly; per example $\omega_{base}e^{-u}\|\hat\varepsilon-\varepsilon\|^2+D\,u$ (EDM2 sums
+  its per-element loss over the $D$ elements) with EDM's $\omega_{base}$, whose optimum is
+  the multiplier $D/\mathbb E\|\hat\varepsilon-\varepsilon\|^2$, $c^*$ at the Bayes denoiser;
+* ``online_c_star``: :func:`dsmtheory.adaptive.online_c_star` fed each batch's unweighted
+  losses, weighing the next batch by $\hat c^*(\lambda)$.
+
 **Model.** :class:`dsmtheory.models.MLPScoreModel` (its forward pass is the only one): two
 equal SiLU hidden layers on the features $(c_{in}x_t/\alpha,\,e(\lambda))$ with
 $c_{in}=1/\sqrt{\tilde\sigma^2+\sigma_d^2}$, $\tilde\sigma=\sigma/\alpha$, $\sigma_d^2$ the
@@ -98,15 +110,20 @@ from ._problem import loss_per_example as loss_per_example
 from ._problem import make_problem as make_problem
 from ._problem import to_model as to_model
 from ._problem import train_step as train_step
+from ._problem import weighting_multiplier as weighting_multiplier
 from ._sweep import SweepResult as SweepResult
 from ._sweep import TrainResult as TrainResult
 from ._sweep import sweep as sweep
 from ._sweep import train as train
 from ._weighting import ORACLE_WEIGHTINGS as ORACLE_WEIGHTINGS
+from ._weighting import STATEFUL_WEIGHTINGS as STATEFUL_WEIGHTINGS
 from ._weighting import LossWeighting as LossWeighting
+from ._weighting import StatefulWeighting as StatefulWeighting
 
 __all__ = [
     "ORACLE_WEIGHTINGS",
+    "STATEFUL_WEIGHTINGS",
+    "StatefulWeighting",
     "PARAMETERIZATIONS",
     "NOISE_SAMPLINGS",
     "TrainConfig",
@@ -130,5 +147,6 @@ __all__ = [
     "sweep",
     "loss_per_example",
     "to_model",
+    "weighting_multiplier",
     "fisher_divergence",
 ]

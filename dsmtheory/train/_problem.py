@@ -20,7 +20,7 @@ from .. import models as _models
 from .. import schedules as _schedules
 from ..parameterization import to_eps
 from ._config import DEPTH, EMBEDDING_DIM, OPTIMIZERS, TrainConfig, sigma_data, width_for_capacity
-from ._weighting import LossWeighting, resolve_weighting
+from ._weighting import STATEFUL_WEIGHTINGS, LossWeighting, resolve_weighting
 
 F32 = jnp.float32
 
@@ -32,8 +32,10 @@ class TrainState(NamedTuple):
         params: MLP layers ``((W1, b1), (W2, b2), (W3, b3))``, the ``layers`` of a
             :class:`dsmtheory.models.MLPScoreModel` (see :func:`to_model`).
         opt_state: optax state.
-        weighting_state: state of the loss weighting; ``()`` for every built-in weighting
-            (the slot for weightings that learn or estimate as they train).
+        weighting_state: state of the loss weighting: ``()`` for a fixed weighting; for
+            ``edm2_learned`` and ``online_c_star`` the pair ``(state, opt_state)`` of its
+            :class:`dsmtheory.train.LossWeighting` hooks and the optimizer state of its
+            trainable part (see :func:`weighting_multiplier`).
         step: number of steps taken.
     """
 
@@ -82,8 +84,9 @@ class TrainProblem(NamedTuple):
 
     Attributes:
         init: ``init(key) -> TrainState``: :func:`dsmtheory.models.init_mlp` at the
-            configuration's width with ``key``, and a fresh optimizer state (eager: it
-            builds the arrays on the host).
+            configuration's width with ``key``, a fresh optimizer state and the weighting's
+            initial state (from ``fold_in(key, 0x5EED)``; eager: it builds the arrays on the
+            host).
         step: ``step(state, key) -> (state, StepInfo)``: one optimizer step on a fresh batch
             drawn with ``key``, ``update(state, sample(key))``; jittable.
         loss: ``loss(state, x0, eps, lam) -> (N,)``: the weighted per-example loss that
@@ -201,6 +204,8 @@ class _Core(NamedTuple):
     update: Callable
     eps_hat: Callable
     per_example: Callable
+    init_with: Callable  # init_with(lw) -> init(key), with lw's weighting state
+    update_with: Callable  # update_with(lw) -> update(state, batch)
 
 
 def model_core(config: TrainConfig) -> _Core:
@@ -243,7 +248,46 @@ def model_core(config: TrainConfig) -> _Core:
         new = TrainState(params, opt_state, state.weighting_state, state.step + 1)
         return new, StepInfo(loss, per, optax.tree.norm(grads))
 
-    return _Core(width, init, update, eps_hat, per_example)
+    def init_with(lw: LossWeighting):
+        if lw.hooks is None:
+            return init
+
+        def init_stateful(key):
+            state = init(key)
+            ws = lw.hooks.init(jax.random.fold_in(key, 0x5EED))
+            ws_opt = optimizer.init(lw.hooks.trainable(ws))
+            return state._replace(weighting_state=(ws, ws_opt))
+
+        return init_stateful
+
+    def update_with(lw: LossWeighting):
+        if lw.hooks is None:
+            return update
+        hooks = lw.hooks
+
+        def update_stateful(state: TrainState, batch: Batch):
+            ws, ws_opt = state.weighting_state
+
+            def mean_loss(params, trainable):
+                e = eps_hat(params, batch.x_t, batch.alpha, batch.sigma, batch.lam) - batch.eps
+                sq = jnp.sum(e**2, -1)
+                per = hooks.loss(trainable, ws, batch, sq)
+                return jnp.mean(per), (per, sq)
+
+            (loss, (per, sq)), (grads, g_w) = jax.value_and_grad(
+                mean_loss, argnums=(0, 1), has_aux=True
+            )(state.params, hooks.trainable(ws))
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+            trainable = hooks.trainable(ws)
+            w_updates, ws_opt = optimizer.update(g_w, ws_opt, trainable)
+            ws = hooks.observe(ws, optax.apply_updates(trainable, w_updates), batch, sq)
+            new = TrainState(params, opt_state, (ws, ws_opt), state.step + 1)
+            return new, StepInfo(loss, per, optax.tree.norm(grads))
+
+        return update_stateful
+
+    return _Core(width, init, update, eps_hat, per_example, init_with, update_with)
 
 
 def resolve_config_weighting(config: TrainConfig) -> LossWeighting:
@@ -290,13 +334,50 @@ def make_problem(config: TrainConfig, *, weighting: LossWeighting | None = None)
         x0, eps, lam = noise.draw(key)
         return make_batch(x0, eps, lam, noise.process, lw)
 
+    update = core.update_with(lw)
+
     def step(state, key):
-        return core.update(state, sample(key))
+        return update(state, sample(key))
 
     def loss(state, x0, eps, lam):
-        return core.per_example(state.params, make_batch(x0, eps, lam, noise.process, lw))
+        batch = make_batch(x0, eps, lam, noise.process, lw)
+        if lw.hooks is None:
+            return core.per_example(state.params, batch)
+        ws = state.weighting_state[0]
+        e = core.eps_hat(state.params, batch.x_t, batch.alpha, batch.sigma, batch.lam) - eps
+        return lw.hooks.loss(lw.hooks.trainable(ws), ws, batch, jnp.sum(e**2, -1))
 
-    return TrainProblem(core.init, step, loss, sample, core.update, core.eps_hat)
+    return TrainProblem(core.init_with(lw), step, loss, sample, update, core.eps_hat)
+
+
+def weighting_multiplier(config: TrainConfig, state: TrainState, lam) -> jax.Array:
+    r"""The ε-space multiplier $\omega_\varepsilon(\lambda)$ that ``config``'s weighting
+    applies in ``state`` (a single, unstacked state): for ``edm2_learned``
+    $\omega_{base}(\lambda)e^{-u(\sigma)}$ (the learned effective weight, which tends to
+    $c^*$ at the Bayes denoiser), for ``online_c_star`` the current $\hat c^*(\lambda)$, for a
+    fixed scalar weighting its $\omega_\varepsilon(\lambda)$.
+
+    Args:
+        config: the run's settings; state: its :class:`TrainState`.
+        lam: log-SNRs, any shape.
+
+    Returns:
+        float32 array of ``lam``'s shape.
+
+    Raises:
+        ValueError: for ``matrix_optimal`` (its weight is a matrix that depends on
+            :math:`x_t`).
+    """
+    lw = resolve_config_weighting(config)
+    lam = jnp.asarray(lam, F32)
+    if lw.kind != "scalar":
+        raise ValueError(f"weighting {config.weighting!r} has no scalar multiplier")
+    if lw.hooks is not None:
+        return lw.hooks.multiplier(state.weighting_state[0], lam.ravel()).reshape(lam.shape)
+    flat = lam.ravel()
+    ones = jnp.ones_like(flat)
+    x = jnp.zeros((flat.shape[0], config.mixture.dim), F32)
+    return lw.weigh(x, ones, ones, flat).reshape(lam.shape)
 
 
 def init_state(
@@ -321,8 +402,14 @@ def init_state(
     wp = core.width if width_padded is None else int(width_padded)
     if wp < core.width:
         raise ValueError(f"width_padded must be >= the model width {core.width}, got {wp}")
-    state = core.init(jax.random.split(key)[0])
-    return state if wp == core.width else pad_state(state, padded_shapes(config, wp))
+    init = core.init
+    if config.weighting in STATEFUL_WEIGHTINGS:  # (the c* table of c_star is not needed)
+        init = core.init_with(resolve_config_weighting(config))
+    state = init(jax.random.split(key)[0])
+    if wp == core.width:
+        return state
+    padded = pad_state(state._replace(weighting_state=()), padded_shapes(config, wp))
+    return padded._replace(weighting_state=state.weighting_state)
 
 
 def padded_shapes(config: TrainConfig, width: int):

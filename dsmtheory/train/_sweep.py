@@ -74,7 +74,13 @@ class SweepResult(NamedTuple):
             groups in the program (``groups``).
         final_state: the final :class:`TrainState` of every configuration, stacked, hidden
             layers zero-padded to the largest width (``configs[i]["width"]`` is the own
-            width; :func:`to_model` removes the padding).
+            width; :func:`to_model` removes the padding); its ``weighting_state`` is ``()``.
+        weighting_states: per configuration, the final ``weighting_state`` of a stateful
+            weighting (``edm2_learned``, ``online_c_star``), ``None`` for the others.
+        multiplier: ``(n, c, b)`` the ε-space multiplier ω_ε each
+            configuration applies at each checkpoint at the bin centres (learned or
+            estimated for the stateful weightings, fixed for the others; NaN for
+            ``matrix_optimal``).
     """
 
     configs: list
@@ -92,6 +98,8 @@ class SweepResult(NamedTuple):
     fisher_total_sigma2_se: np.ndarray
     timings: dict
     final_state: TrainState
+    weighting_states: list | None = None
+    multiplier: np.ndarray | None = None
 
 
 def train(
@@ -127,6 +135,8 @@ def train(
         progress,
     )
     st = jax.tree_util.tree_map(lambda a: a[0], res.final_state)
+    if res.weighting_states[0] is not None:
+        st = st._replace(weighting_state=res.weighting_states[0])
     return TrainResult(st, res.loss[0], res.configs[0]["num_params"], res if evaluation else None)
 
 
@@ -206,18 +216,21 @@ class _Group(NamedTuple):
     jobs: np.ndarray  # job indices (the group's configuration order)
     streams: np.ndarray  # data stream of each configuration (padded to the device count)
     slots: np.ndarray  # row of each configuration's weighting among the kind's weightings
+    stateful: int = -1  # the weighting of a stateful group (its own update), else -1
 
 
-def _groups(jobs, widths, kinds, ndev) -> list[_Group]:
+def _groups(jobs, widths, kinds, ndev, stateful=None) -> list[_Group]:
+    stateful = stateful or [False] * len(kinds)
     order: dict = {}
     for j, job in enumerate(jobs):
-        order.setdefault((widths[j], kinds[job.weighting]), []).append(j)
+        own = job.weighting if stateful[job.weighting] else -1  # one group per stateful one
+        order.setdefault((widths[j], kinds[job.weighting], own), []).append(j)
     slot_of = {}
     for kind in set(kinds):
         same = [i for i, k in enumerate(kinds) if k == kind]
         slot_of.update({i: same.index(i) for i in same})
     out = []
-    for (width, kind), members in order.items():
+    for (width, kind, own), members in order.items():
         pad = -len(members) % ndev
         padded = members + [members[-1]] * pad
         out.append(
@@ -227,6 +240,7 @@ def _groups(jobs, widths, kinds, ndev) -> list[_Group]:
                 np.asarray(members),
                 np.asarray([jobs[j].stream for j in padded]),
                 np.asarray([slot_of[jobs[j].weighting] for j in padded]),
+                own,
             )
         )
     return out
@@ -250,11 +264,13 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
     cores = {w: model_core(base.replace(capacity=c)) for w, c in cap_of_width.items()}
     noise = noise_sampler(base)
     ndev = jax.device_count()
-    groups = _groups(jobs, widths, kinds, ndev)
+    groups = _groups(jobs, widths, kinds, ndev, [lw.hooks is not None for lw in lws])
     n = len(jobs)
 
     # initial states, one stack per group (configuration axis padded to the device count)
-    init = [cores[widths[j]].init(job.init_key) for j, job in enumerate(jobs)]
+    init = [
+        cores[widths[j]].init_with(lws[job.weighting])(job.init_key) for j, job in enumerate(jobs)
+    ]
     states = []
     for g in groups:
         members = list(g.jobs) + [g.jobs[-1]] * (len(g.streams) - len(g.jobs))
@@ -280,6 +296,7 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
     n_eval = -(-n // ndev) * ndev  # evaluation pads the configuration axis too
 
     def stack_padded(states, only_params: bool):
+        states = [s._replace(weighting_state=()) for s in states]
         if only_params:  # the evaluation's input: parameters, n_eval configurations
             out = _in_job_order([pad_state(s.params, shapes.params) for s in states], groups)
             return jax.tree_util.tree_map(
@@ -293,14 +310,17 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
         def stacked(states, only_params):
             if only_params:
                 return states[0].params
-            return jax.tree_util.tree_map(lambda a: a[:n], states[0])
+            return jax.tree_util.tree_map(lambda a: a[:n], states[0]._replace(weighting_state=()))
 
-    ev = None
+    ev = multipliers = None
+    mult = []
     if evaluation is not None:
         core = cores[wpad]
         ev = Evaluator(base, evaluation, core.eps_hat, core.per_example, lws)
         index = [job.weighting for job in jobs]
         index += [index[-1]] * (n_eval - n)
+        edges = np.asarray(ev.lam_edges)
+        multipliers = _multiplier_program(groups, lws, 0.5 * (edges[1:] + edges[:-1]), dim)
     losses, evals, chunk_s, chunk_cpu_s = [], [], [], []
     t_eval = 0.0
     from tqdm.auto import tqdm
@@ -313,6 +333,7 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
             params = jax.device_put(params, shard)
         out = ev.evaluate(params, index, shard)
         evals.append({k: v[:n] for k, v in out.items()})
+        mult.append(_in_job_order([np.asarray(m) for m in multipliers(states)], groups))
         t_eval += time.perf_counter() - t0
 
     if ev is not None:
@@ -335,6 +356,13 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
 
     loss = np.concatenate(losses, axis=1)
     final = stacked(states, False)
+    weighting_states = [None] * n
+    for g, st in zip(groups, states, strict=True):
+        if g.stateful >= 0:
+            for row, j in enumerate(g.jobs):
+                weighting_states[j] = jax.tree_util.tree_map(
+                    lambda a, r=row: a[r], st.weighting_state
+                )
     configs = [
         {
             "weighting": weightings[job.weighting],
@@ -346,11 +374,13 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
     ]
     if ev is not None:
         out = {k: np.stack([e[k] for e in evals], axis=1) for k in evals[0]}
+        multiplier = np.stack(mult, axis=1)
         lam_edges, sig_c, ck = ev.lam_edges, ev.sigma_centers, bounds
     else:
         out = {k: np.full((n, 0), np.nan) for k in EVAL_KEYS}
         out["grad_std"] = out["fisher"] = out["fisher_se"] = np.full((n, 0, 0), np.nan)
         lam_edges, sig_c, ck = np.zeros(0), np.zeros(0), np.zeros(0, int)
+        multiplier = np.full((n, 0, 0), np.nan)
     timings = {
         "compile_and_first_chunk_s": chunk_s[0],
         "train_s": sum(chunk_s),
@@ -370,6 +400,8 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
         sigma_centers=sig_c,
         timings=timings,
         final_state=final,
+        weighting_states=weighting_states,
+        multiplier=multiplier,
         **out,
     )
 
@@ -408,6 +440,10 @@ def _chunk_program(groups, cores, noise, lws, num_streams, max_len):
     batch, dim = probe[0].shape
     per_example = 3 * dim + 3 + len(scalar) + dim * dim * len(matrix)
     block = _block_steps(num_streams, batch, per_example, max_len)
+    updates = [
+        cores[g.width].update_with(lws[g.stateful]) if g.stateful >= 0 else cores[g.width].update
+        for g in groups
+    ]
 
     def weigh(x_t, a, s, lam, i):  # weights of (streams, block, B) examples
         flat = [v.reshape((-1, *v.shape[3:])) for v in (x_t, a, s, lam)]
@@ -444,12 +480,12 @@ def _chunk_program(groups, cores, noise, lws, num_streams, max_len):
                 at = [jax.lax.dynamic_index_in_dim(v, j, 1, keepdims=False)
                       for v in (x0, eps, x_t, lam, a, s)]  # fmt: skip
                 new_states, new_losses = [], []
-                for g, st, lo in zip(groups, states, losses, strict=True):
+                for gi, (g, st, lo) in enumerate(zip(groups, states, losses, strict=True)):
                     fields = [v[g.streams] for v in at]
                     w = w_scalar if g.kind == "scalar" else w_matrix  # (W, streams, block, ...)
                     weight = jax.lax.dynamic_index_in_dim(w, j, 2, keepdims=False)
                     weight = weight[g.slots, g.streams]
-                    st, info = jax.vmap(cores[g.width].update)(st, Batch(*fields, weight))
+                    st, info = jax.vmap(updates[gi])(st, Batch(*fields, weight))
                     new_states.append(st)
                     new_losses.append(
                         jax.lax.dynamic_update_index_in_dim(lo, info.loss, first + j, 1)
@@ -463,3 +499,28 @@ def _chunk_program(groups, cores, noise, lws, num_streams, max_len):
         return jax.lax.fori_loop(0, num_blocks, one_block, (states, losses))
 
     return jax.jit(chunk)
+
+
+def _multiplier_program(groups, lws, lam_centres, dim):
+    """``jit`` of ``multipliers(states) -> per-group (configs, b)`` arrays: the ε-space
+    multiplier each configuration applies at ``lam_centres`` (NaN for a matrix weight)."""
+    lam = jnp.asarray(lam_centres, jnp.float32)
+    ones = jnp.ones_like(lam)
+    x = jnp.zeros((lam.shape[0], dim), jnp.float32)
+    scalar = [lw.weigh(x, ones, ones, lam) for lw in lws if lw.kind == "scalar"]
+
+    def multipliers(states):
+        out = []
+        for g, st in zip(groups, states, strict=True):
+            if g.stateful >= 0:
+                hooks = lws[g.stateful].hooks
+                out.append(
+                    jax.vmap(hooks.multiplier, in_axes=(0, None))(st.weighting_state[0], lam)
+                )
+            elif g.kind == "scalar":
+                out.append(jnp.stack(scalar)[g.slots])
+            else:
+                out.append(jnp.full((len(g.streams), lam.shape[0]), jnp.nan, jnp.float32))
+        return tuple(out)
+
+    return jax.jit(multipliers)

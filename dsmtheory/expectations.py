@@ -838,7 +838,9 @@ def _monte_carlo_many(fn, laws, args, shared, key, num_samples: int, inflate=Non
     k = int(np.shape(laws.log_weights)[-1])
     d = int(np.shape(laws.means)[-1])
     batch = _block_size(k, d)
-    labels, z, iw = _mc_draws(_law_index(laws, 0).log_weights, d, key, num_samples, inflate)
+    first = _law_index(laws, 0)
+    # draws in the law's latent coordinates (D for the dense kind, r + D for the low-rank)
+    labels, z, iw = _mc_draws(first.log_weights, first.latent_dim, key, num_samples, inflate)
     vals, ses = [], []
     for i in range(g):
         a = (*_law_index(args, i), *shared)

@@ -271,7 +271,8 @@ def _block_size(num_components: int, dim: int) -> int:
     mixture kernels take in one block (4 MiB of (B, K, D) float64), so that they do not
     loop inside (a loop inside a loop costs compilation time, not run time)."""
     per = max(num_components, dim) * max(dim, 1) * max(num_components, 1)
-    kernel_block = (1 << 19) // (max(dim, 1) * max(num_components, dim))
+    # (at least 16, the mixture kernels' own floor: 0 rows for D > 724 otherwise)
+    kernel_block = max(16, (1 << 19) // (max(dim, 1) * max(num_components, dim)))
     return int(min(1 << 14, kernel_block, max(64, _BLOCK_ELEMENTS // per)))
 
 

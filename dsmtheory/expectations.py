@@ -272,7 +272,8 @@ def _block_size(num_components: int, dim: int) -> int:
     mixture kernels take in one block (4 MiB of (B, K, D) float64), so that they do not
     loop inside (a loop inside a loop costs compilation time, not run time)."""
     per = max(num_components, dim) * max(dim, 1) * max(num_components, 1)
-    kernel_block = (1 << 19) // (max(dim, 1) * max(num_components, dim))
+    # (at least 16, the mixture kernels' own floor: 0 rows for D > 724 otherwise)
+    kernel_block = max(16, (1 << 19) // (max(dim, 1) * max(num_components, dim)))
     return int(min(1 << 14, kernel_block, max(64, _BLOCK_ELEMENTS // per)))
 
 
@@ -851,7 +852,9 @@ def _monte_carlo_many(fn, laws, args, shared, key, num_samples: int, inflate=Non
     k = int(np.shape(laws.log_weights)[-1])
     d = int(np.shape(laws.means)[-1])
     batch = _block_size(k, d)
-    labels, z, iw = _mc_draws(_law_index(laws, 0).log_weights, d, key, num_samples, inflate)
+    first = _law_index(laws, 0)
+    # draws in the law's latent coordinates (D for the dense kind, r + D for the low-rank)
+    labels, z, iw = _mc_draws(first.log_weights, first.latent_dim, key, num_samples, inflate)
     vals, ses = [], []
     for i in range(g):
         a = (*_law_index(args, i), *shared)

@@ -1009,10 +1009,14 @@ class LowRankGaussianMixture(GaussianMixture):
 
     def to_dense(self) -> GaussianMixture:
         """The same mixture as the dense kind (forms K matrices of D × D, any D)."""
-        if is_concrete(self.factors):
-            full = np.einsum("kir,kjr->kij", np.asarray(self.factors), np.asarray(self.factors))
+        if is_concrete(self):
+            # numpy throughout: a jnp operation on concrete leaves is still staged (a
+            # tracer) when this runs inside an outer trace
+            f = np.asarray(self.factors)
+            full = np.einsum("kir,kjr->kij", f, f)
             full = full + np.stack([np.diag(d) for d in np.asarray(self.diag)])
-            return GaussianMixture(np.asarray(self.weights), np.asarray(self.means), full)
+            w = np.exp(np.asarray(self.log_weights))
+            return GaussianMixture(w / w.sum(), np.asarray(self.means), full)
         full = jnp.einsum("kir,kjr->kij", self.factors, self.factors)
         full = _sym(full + jax.vmap(jnp.diag)(self.diag))
         e, u = jnp.linalg.eigh(full)
@@ -1168,8 +1172,8 @@ class LowRankGaussianMixture(GaussianMixture):
         return r, m, tr_v
 
     def _posterior_block(self, which: str, prep, x_t, alpha, sigma):
-        if which == "cov":
-            return _posterior_cov_block(self.to_dense(), x_t, alpha, sigma)
+        if which == "cov":  # posterior_cov converts to the dense kind before the kernel
+            raise ValueError("the low-rank kind has no blocked posterior covariance kernel")
         r, m, tr_v = self._posterior_parts_lr(prep, x_t, alpha)
         mbar = jnp.einsum("bk,kbd->bd", r, m)
         if which == "mean":
@@ -1337,6 +1341,7 @@ def posterior_cov(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
     x_t, alpha, sigma = _posterior_inputs(gm, x_t, alpha, sigma)
     if gm.kind == "low_rank":
         gm._dense_check("posterior_cov")
+        gm = gm.to_dense()  # once, not per block inside the kernel
     return _posterior_cov_kernel(gm, x_t, alpha, sigma)
 
 
@@ -1564,10 +1569,18 @@ def _check_alpha_sigma(alpha, sigma, gm=None):
     rank-deficient mixture σ² must not underflow to 0 (S_k would be singular)."""
     check_scalar(alpha, "alpha", positive=True)
     s = check_scalar(sigma, "sigma", positive=True)
-    if gm is not None and is_concrete(sigma) and s * s < _TINY and gm.rank_deficient:
+    # a low-rank mixture with a zero diagonal entry needs sigma^2 > 0 even when full rank:
+    # its kernels divide by the noised diagonal alpha^2 d + sigma^2
+    if (
+        is_concrete(sigma)
+        and s * s < _TINY
+        and gm is not None
+        and (getattr(gm, "zero_diag", False) or gm.rank_deficient)
+    ):
         raise ValueError(
-            f"sigma = {s!r} is too small for a rank-deficient mixture: sigma^2 underflows "
-            "float64 and the noised covariances would be singular (need sigma > 1.5e-154)"
+            f"sigma = {s!r} is too small for a rank-deficient mixture (or a low-rank one with "
+            "zero diagonal entries): sigma^2 underflows float64 and the noised covariances "
+            "would be singular (need sigma > 1.5e-154)"
         )
 
 

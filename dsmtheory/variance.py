@@ -49,7 +49,7 @@ from ._validation import (
     check_scalar,
 )
 from .expectations import Estimate
-from .mixture import GaussianMixture, check_mixture, posterior_components
+from .mixture import GaussianMixture, check_mixture, posterior_components, posterior_cov_trace
 
 __all__ = [
     "Estimate",
@@ -139,6 +139,8 @@ def _posterior_trace(x, alpha, sigma, gm):
     r"""$\mathrm{tr}\,\mathrm{Cov}(x_0\mid x_t=x)=\sum_kr_k(\mathrm{tr}V_k+\|m_k-\bar m\|^2)$,
     ``(B, D) -> (B,)``, from the component posteriors directly (the engine passes blocks;
     the blocked kernel of ``posterior_cov_trace`` would only add compilation time)."""
+    if gm.kind == "low_rank":  # Woodbury, never D x D (posterior_components is dense)
+        return posterior_cov_trace(gm, x, alpha, sigma)
     r, m, v = posterior_components(gm, x, alpha, sigma)
     mbar = jnp.einsum("bk,bkd->bd", r, m)
     spread = jnp.sum((m - mbar[:, None, :]) ** 2, axis=-1)

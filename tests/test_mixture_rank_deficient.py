@@ -513,3 +513,65 @@ def test_curve_and_traced_noising_of_rank_deficient():
     laws = jax.vmap(gm.noised)(jnp.ones(3), jnp.asarray(sig))
     assert not laws.rank_deficient
     assert np.all(np.isfinite(np.asarray(jax.vmap(lambda g: g.log_prob(jnp.zeros(2)))(laws))))
+
+
+def _clipped_64d(sigma_floor: float = 1e-6):
+    """A 64-D mixture like a clipped fit: K = 3 components of ranks 10, 20, 5 (eigenvalues
+    in [0.05, 1]), the rest at a regularisation floor clipped to exactly 0, means 3 apart."""
+    rng = np.random.default_rng(64)
+    d, ranks = 64, (10, 20, 5)
+    w = np.array([0.5, 0.3, 0.2])
+    mu = 3.0 * rng.standard_normal((3, d))
+    covs, eig = [], []
+    for r in ranks:
+        q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        e = np.full(d, sigma_floor)
+        e[:r] = rng.uniform(0.05, 1.0, r)
+        e[r:] = 0.0  # the floor, clipped (covs formed from it carry ~1e-17 rounding)
+        covs.append((q * e) @ q.T)
+        eig.append(e)
+    return GaussianMixture(w, mu, np.stack(covs)), w, np.stack(eig), ranks
+
+
+def test_c_star_low_noise_limit_on_a_clipped_64d_mixture():
+    """c*(0+) = D/d_bar in D = 64: d_bar = 0.5*10 + 0.3*20 + 0.2*5 = 12, c* -> 16/3. Far
+    apart (3 standard deviations of the means, in 64-D: distances ~ 34), d_eff equals the
+    within-component sum_k pi_k sum_i e_i/(e_i + sigma^2) up to e^{-O(1/sigma^2)}, and the
+    Monte Carlo integrand is constant per component (standard error ~ rounding)."""
+    gm, w, e, ranks = _clipped_64d()
+    assert np.asarray(gm.ranks).tolist() == list(ranks)
+    d_bar = float(w @ np.array(ranks))
+    assert optimal.mean_rank(gm) == pytest.approx(d_bar)
+    opts = {"method": "monte_carlo", "num_samples": 500, "key": jax.random.PRNGKey(0)}
+    for sigma in (1e-2, 1e-4):
+        ref = float(w @ np.sum(e / (e + sigma**2), axis=-1))
+        est = variance.effective_dimension(gm, 1.0, sigma, **opts)
+        assert abs(est.value - ref) <= Z_BOUND * est.stderr + 1e-9 * ref
+        c = optimal.homoskedastic_multiplier(gm, 1.0, sigma, **opts)
+        np.testing.assert_allclose(c.value, 64 / ref, rtol=1e-9)
+    assert abs(c.value - 64 / d_bar) < 1e-6  # sigma^2 / e_min = 2e-7 relative
+
+
+def test_c_star_low_noise_limit_low_rank_kind_with_zero_diagonal():
+    """The low-rank kind with diag = 0 (components of rank r_k = 3, 6 in D = 64, sigma on
+    the same factors): d_eff -> sum_k pi_k r_k = 4.2, c* -> 64/4.2, by the engine's Monte
+    Carlo rule mapping r + D latent coordinates; against the dense kind of the same
+    mixture (rank-deficient, exact zeros) at the same sigma."""
+    rng = np.random.default_rng(65)
+    d, r = 64, 6
+    f = rng.standard_normal((2, d, r)) * rng.uniform(0.3, 1.0, (2, 1, r))
+    f[0, :, 3:] = 0.0  # component 0 has rank 3
+    w = np.array([0.6, 0.4])
+    lr = GaussianMixture.from_low_rank(w, 3.0 * rng.standard_normal((2, d)), f, [0.0, 0.0])
+    assert np.asarray(lr.ranks).tolist() == [3, 6] and lr.rank_deficient
+    de = lr.to_dense()
+    assert np.asarray(de.ranks).tolist() == [3, 6]
+    opts = {"method": "monte_carlo", "num_samples": 500, "key": jax.random.PRNGKey(1)}
+    sigma = 1e-3
+    sv2 = np.linalg.svd(f, compute_uv=False) ** 2  # the nonzero eigenvalues of F Fᵀ
+    ref = float(w @ np.sum(sv2 / (sv2 + sigma**2), axis=-1))
+    for gm in (lr, de):
+        est = variance.effective_dimension(gm, 1.0, sigma, **opts)
+        # Woodbury at gamma_max ~ |F|^2/sigma^2 ~ 1e7: rounding ~ eps * gamma_max ~ 2e-9
+        assert abs(est.value - ref) <= Z_BOUND * est.stderr + 1e-8 * ref, gm.kind
+    assert abs(64 / ref - 64 / 4.2) < 1e-4

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..mixture_io import reference as mixture_reference
 from . import _inputs as inp
 from ._errors import UsageError, user_input
 from ._meta import versions
@@ -64,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quick", action="store_true", help="small budget (< 2 min on a 2-core CPU)"
     )
     parser.add_argument(
-        "--mixture", default=None, help="mixture JSON file (default: the 2-D ring, ring())"
+        "--mixture", default=None, help=f"{inp.MIXTURE_SPEC_HELP} (default: the 2-D ring, ring())"
     )
     parser.add_argument("--steps", type=_positive_int, help="training steps per configuration")
     parser.add_argument("--seeds", type=_positive_int, default=4, help="number of seeds (4)")
@@ -94,6 +95,7 @@ class Settings(NamedTuple):
         budget: the budget in effect (``QUICK`` or ``FULL`` with the overrides).
         quick: whether the quick budget is the base.
         progress: show a progress bar (on stderr).
+        source: how the mixture was given (a file, a data-set name or ``"ring()"``).
     """
 
     base: object
@@ -104,6 +106,7 @@ class Settings(NamedTuple):
     budget: dict
     quick: bool
     progress: bool
+    source: str = "ring()"
 
 
 class Result(NamedTuple):
@@ -131,6 +134,7 @@ def settings(
     weightings=WEIGHTINGS,
     checkpoints: int | None = None,
     progress: bool = True,
+    source: str | None = None,
 ) -> Settings:
     """Check the inputs (UsageError naming the option) by building the training and
     evaluation configurations. ``mixture=None`` is the 2-D ring."""
@@ -173,8 +177,9 @@ def settings(
             ed_samples=budget["ed_samples"],
             ode_steps=budget["ode_steps"],
         )
+    source = source or ("ring()" if mixture is None else "mixture")
     return Settings(base, ev, names, caps, tuple(range(n_seeds)), budget, bool(quick),
-                    bool(progress))  # fmt: skip
+                    bool(progress), str(source))  # fmt: skip
 
 
 def settings_from_args(args) -> Settings:
@@ -190,6 +195,7 @@ def settings_from_args(args) -> Settings:
         weightings=args.weightings,
         checkpoints=args.checkpoints,
         progress=not args.no_progress,
+        source=args.mixture,
     )
 
 
@@ -300,7 +306,7 @@ def _record(result: Result) -> dict:
     weightings, caps = list(s.weightings), list(s.capacities)
     return {
         "settings": {
-            "mixture": base.mixture.to_dict(),
+            "mixture": mixture_reference(base.mixture, s.source),
             "weightings": weightings,
             "capacities": caps,
             "quick": s.quick,

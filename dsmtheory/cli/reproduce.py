@@ -134,12 +134,20 @@ def _command(name: str, *parts) -> str:
     return " ".join(str(w) for w in words)
 
 
+def _mixture_arg(cfg: ReproduceConfig) -> str:
+    """What a section's command line gives as ``--mixture``: the data-set name itself
+    (``digits:10``), else the copy ``<out>/mixture.json`` written at the start."""
+    from .. import datasets
+
+    return cfg.mixture_label if datasets.is_spec(cfg.mixture_label) else "<out>/mixture.json"
+
+
 def _section_settings(name: str, cfg: ReproduceConfig, quick: bool):
     """``(settings, command)`` of one section from the config; a UsageError names the
     section."""
     mod = _module(name)
     gm = cfg.mixture
-    mix_flag = ("--mixture", None if gm is None else "<out>/mixture.json")
+    mix_flag = ("--mixture", None if gm is None else _mixture_arg(cfg))
     if name == "prove":
         return mod.settings(None), "dsmtheory prove"
     if name == "weightings":
@@ -171,7 +179,8 @@ def _section_settings(name: str, cfg: ReproduceConfig, quick: bool):
         kw = {k: v for k, v in (("steps", cfg.steps), ("seeds", cfg.seeds),
                                 ("batch_size", cfg.batch_size), ("capacities", cfg.capacities),
                                 ("weightings", cfg.weightings)) if v is not None}  # fmt: skip
-        s = mod.settings(gm, quick=quick, **kw)
+        src = cfg.mixture_label if gm is not None else None
+        s = mod.settings(gm, quick=quick, source=src, **kw)
         cmd = _command(name, "--quick" if quick else "", mix_flag, ("--steps", cfg.steps),
                        ("--seeds", cfg.seeds), ("--batch-size", cfg.batch_size),
                        ("--capacities", cfg.capacities),
@@ -255,7 +264,8 @@ def execute(p: Plan) -> int:
                 description=SECTIONS[sp.name][2])
         for sp in p.sections
     ]  # fmt: skip
-    inputs = {"mixture.json": None if cfg.mixture is None else to_json(cfg.mixture) + "\n"}
+    copy = cfg.mixture is not None and _mixture_arg(cfg) == "<out>/mixture.json"
+    inputs = {"mixture.json": to_json(cfg.mixture) + "\n" if copy else None}
     others = [n for n in SECTION_NAMES if n not in cfg.sections]
     inp.create_folder(p.out)
     results, interrupted = run_sections(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -36,6 +37,12 @@ def as_float_array(x, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be real numbers, got {_describe(x)}")
     if isinstance(x, (complex, np.complexfloating)):
         raise TypeError(f"{name} must be real numbers, got a complex number")
+    if isinstance(x, (list, tuple)):
+        # NumPy turns [True, 0.5] into [1.0, 0.5] without a word: look for booleans (and
+        # anything else that is not a real number) inside nested lists first.
+        bad = _first_non_real(x)
+        if bad is not None:
+            raise TypeError(f"{name} must be real numbers, got a list holding {bad}")
     try:
         raw = np.asarray(x)
     except (TypeError, ValueError) as exc:  # ragged nested lists
@@ -53,6 +60,27 @@ def as_float_array(x, name: str) -> np.ndarray:
         )
         raise TypeError(f"{name} must be real numbers, got {what}")
     return raw.astype(np.float64)
+
+
+def _first_non_real(x, depth: int = 0):
+    """Description of the first element of nested lists ``x`` that is not a real number
+    (a bool, string, bytes, None, complex number, boolean or complex array), else None."""
+    if depth > 64:
+        return "lists nested more than 64 deep"
+    for item in x:
+        if isinstance(item, (list, tuple)):
+            bad = _first_non_real(item, depth + 1)
+            if bad is not None:
+                return bad
+        elif isinstance(item, (bool, np.bool_)):
+            return "a boolean"
+        elif item is None or isinstance(item, (str, bytes)):
+            return _describe(item) if item is not None else "None"
+        elif isinstance(item, (complex, np.complexfloating)):
+            return "a complex number"
+        elif isinstance(item, np.ndarray) and item.dtype.kind not in "iuf":
+            return f"an array of dtype {item.dtype}"
+    return None
 
 
 def check_scalar(
@@ -112,6 +140,68 @@ def check_last_dim(x, dim: int, name: str):
     if len(shape) == 0 or shape[-1] != dim:
         raise ValueError(f"{name} must have shape (..., {dim}) to match the mixture, got {shape}")
     return x
+
+
+def check_key(key, name: str = "key"):
+    """Return ``key`` if it is a ``jax.random`` key (``PRNGKey(seed)``: uint32 of shape (2,),
+    or a typed ``jax.random.key(seed)``); raise TypeError naming ``name`` otherwise.
+    Tracers pass unchecked."""
+    if not is_concrete(key):
+        return key
+    if key is None or isinstance(key, (str, bytes, bool, int, float, complex)):
+        raise TypeError(
+            f"{name} must be a jax.random key (jax.random.PRNGKey(seed) or "
+            f"jax.random.key(seed)), got {_describe(key) if key is not None else 'None'}"
+        )
+    try:
+        arr = jnp.asarray(key)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a jax.random key, got {_describe(key)}") from exc
+    if jnp.issubdtype(arr.dtype, jax.dtypes.prng_key):
+        if arr.shape != ():
+            raise ValueError(f"{name} must be a single jax.random key, got shape {arr.shape}")
+        return arr
+    if arr.dtype != np.uint32 or arr.shape != (2,):
+        raise TypeError(
+            f"{name} must be a jax.random key (jax.random.PRNGKey(seed) or "
+            f"jax.random.key(seed)), got an array of dtype {arr.dtype} and shape {arr.shape}"
+        )
+    return arr
+
+
+def check_indices(x, name: str, upper: int) -> np.ndarray:
+    """Return a concrete ``x`` as a 1-D int64 array of indices in [0, upper); raise
+    TypeError (not integers: floats, booleans, strings, None) or ValueError (shape, range)
+    naming ``name``."""
+    if x is None or isinstance(x, (str, bytes, bool, np.bool_, float, complex)):
+        raise TypeError(f"{name} must be integer indices, got {_describe(x)}")
+    if isinstance(x, (list, tuple)):
+        bad = _first_non_real(x)
+        if bad is not None:
+            raise TypeError(f"{name} must be integer indices, got a list holding {bad}")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 1-D array of integer indices") from exc
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer indices, got an array of dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must have shape (B,), got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= upper):
+        raise ValueError(
+            f"{name} must hold indices in [0, {upper}), got values from {arr.min()} to {arr.max()}"
+        )
+    return arr.astype(np.int64)
+
+
+def check_known_keys(data: dict, known, where: str) -> None:
+    """Raise ValueError if the mapping ``data`` has keys outside ``known`` (listing both)."""
+    extra = sorted(str(k) for k in data if k not in known)
+    if extra:
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(map(repr, extra))}; known: "
+            f"{', '.join(sorted(known))}"
+        )
 
 
 def check_choice(name: str, value: str, known) -> None:

@@ -267,8 +267,12 @@ def _affine(law):
 
 
 def _block_size(num_components: int, dim: int) -> int:
+    """Points per evaluation of an integrand: intermediates of ~16 MiB, and no more than the
+    mixture kernels take in one block (4 MiB of (B, K, D) float64), so that they do not
+    loop inside (a loop inside a loop costs compilation time, not run time)."""
     per = max(num_components, dim) * max(dim, 1) * max(num_components, 1)
-    return int(min(1 << 14, max(64, _BLOCK_ELEMENTS // per)))
+    kernel_block = (1 << 19) // (max(dim, 1) * max(num_components, dim))
+    return int(min(1 << 14, kernel_block, max(64, _BLOCK_ELEMENTS // per)))
 
 
 def _sum_blocks(fn, args, x, w, block: int):
@@ -375,35 +379,38 @@ def monte_carlo_expect(
     Returns:
         ``(value, stderr)``.
     """
-    loc, scale = _affine(law)
-    k, d = loc.shape
+    # component k is the law of law.component_points(k, z), z ~ N(0, I_m): m = D for the
+    # dense kind, r + D for the low-rank kind (whose D x D scale is never formed)
+    dtype = law.means.dtype
+    k, d = law.means.shape
+    m = law.latent_dim
     labels = _labels(law.log_weights, num_samples)
     total = labels.shape[0]
-    z = jax.random.normal(key, (total, d), dtype=loc.dtype)
+    z = jax.random.normal(key, (total, m), dtype=dtype)
     if inflate is not None:
         c = float(inflate)
         wide = (jnp.arange(total) % 2) == 1
         z = jnp.where(wide[:, None], c * z, z)
         sq = jnp.sum(z * z, axis=-1)
-        # phi(z) / (phi(z)/2 + c^-D phi(z/c)/2), in logs
-        log_ratio = jnp.logaddexp(0.0, -d * math.log(c) + 0.5 * sq * (1.0 - 1.0 / c**2))
+        # phi(z) / (phi(z)/2 + c^-m phi(z/c)/2), in logs (m = latent_dim)
+        log_ratio = jnp.logaddexp(0.0, -m * math.log(c) + 0.5 * sq * (1.0 - 1.0 / c**2))
         iw = jnp.exp(math.log(2.0) - log_ratio)
     else:
-        iw = jnp.ones((total,), loc.dtype)
+        iw = jnp.ones((total,), dtype)
     block = _block_size(k, d)
     nb = -(-total // block)
     pad = nb * block - total
-    valid = jnp.concatenate([jnp.ones(total, loc.dtype), jnp.zeros(pad, loc.dtype)])
+    valid = jnp.concatenate([jnp.ones(total, dtype), jnp.zeros(pad, dtype)])
     labels = jnp.concatenate([labels, jnp.zeros(pad, jnp.int32)])
-    z = jnp.concatenate([z, jnp.zeros((pad, d), z.dtype)])
+    z = jnp.concatenate([z, jnp.zeros((pad, m), z.dtype)])
     iw = jnp.concatenate([iw, jnp.zeros(pad, iw.dtype)])
-    out = jax.eval_shape(lambda xx: fn(xx, *args), jax.ShapeDtypeStruct((block, d), loc.dtype))
+    out = jax.eval_shape(lambda xx: fn(xx, *args), jax.ShapeDtypeStruct((block, d), dtype))
     tail = out.shape[1:]
 
     def body(carry, inp):
         cnt, mean, m2 = carry
         zi, li, vi, wi = inp
-        x = loc[li] + jnp.einsum("bde,be->bd", scale[li], zi)
+        x = component_points(law, li, zi)
         f = wi[:, None] * fn(x, *args).reshape(block, -1)
         onehot = jax.nn.one_hot(li, k, dtype=f.dtype) * vi[:, None]  # (B, K)
         c_b = onehot.sum(0)  # (K,)
@@ -419,9 +426,9 @@ def monte_carlo_expect(
         return (n_new, mean, m2), None
 
     p = int(np.prod(tail)) if tail else 1
-    init = (jnp.zeros(k, loc.dtype), jnp.zeros((k, p), loc.dtype), jnp.zeros((k, p), loc.dtype))
+    init = (jnp.zeros(k, dtype), jnp.zeros((k, p), dtype), jnp.zeros((k, p), dtype))
     inputs = (
-        z.reshape(nb, block, d),
+        z.reshape(nb, block, m),
         labels.reshape(nb, block),
         valid.reshape(nb, block),
         iw.reshape(nb, block),
@@ -496,39 +503,53 @@ def _product_rule(dim: int):
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def _adaptive_integrand(fn: Callable):
-    """Jitted ``(law, args, comp (B,), z (B, D)) -> (B, P)``: $\\pi_k\\phi(z)f(\\mu_k+A_kz)$."""
+def component_points(law, comp, z):
+    """Points ``x = μ_k + A_k z`` of components ``comp (B,)`` for standard normal
+    ``z (B, law.latent_dim)``: the one place where the engine maps its standard coordinates
+    to a law (the law's own :meth:`~dsmtheory.GaussianMixture.component_points`)."""
+    return law.component_points(comp, z)
+
+
+def _make_evaluator(fn: Callable):
+    r"""Jitted ``(law, args, comp (B,), z (B, D)) -> (B, P)``: $f(\mu_k+A_kz)$ flattened. Every
+    rule but Gauss–Hermite evaluates ``fn`` through this one compilation per integrand and
+    mixture shape (batches are padded to one size)."""
 
     @jax.jit
-    def integrand(law, args, comp, z):
-        loc, scale = _affine(law)
-        x = loc[comp] + jnp.einsum("bde,be->bd", scale[comp], z)
-        d = z.shape[-1]
-        logphi = -0.5 * jnp.sum(z * z, axis=-1) - d * _LOG_SQRT_2PI
-        wt = jnp.exp(law.log_weights[comp] + logphi)
-        f = fn(x, *args)
-        return wt[:, None] * f.reshape(f.shape[0], -1)
+    def evaluate(law, args, comp, z):
+        f = fn(component_points(law, comp, z), *args)
+        return f.reshape(f.shape[0], -1)
 
-    return integrand
+    return evaluate
 
 
-_INTEGRANDS: dict = {}
+_EVALUATORS: dict = {}
 
 
-def _integrand_for(fn):
-    try:
-        return _INTEGRANDS[fn]
-    except KeyError:
-        out = _INTEGRANDS[fn] = _adaptive_integrand(fn)
-        return out
-    except TypeError:  # unhashable callable
-        return _adaptive_integrand(fn)
+def _evaluator_for(fn):
+    return _cached(_EVALUATORS, fn, lambda: _make_evaluator(fn))
+
+
+def _evaluate(evaluator, law, args, comp, z, batch: int) -> np.ndarray:
+    """``fn`` at the points of ``comp``, ``z`` in padded batches of ``batch`` rows."""
+    n, d = z.shape
+    out = []
+    for start in range(0, n, batch):
+        zc, cc = z[start : start + batch], comp[start : start + batch]
+        m = zc.shape[0]
+        zp = np.zeros((batch, d))
+        zp[:m] = zc
+        cp = np.zeros(batch, np.int32)
+        cp[:m] = cc
+        out.append(np.asarray(evaluator(law, args, jnp.asarray(cp), jnp.asarray(zp)))[:m])
+    return np.concatenate(out, axis=0)
 
 
 def _bucket(n: int, max_batch: int) -> int:
-    """Padded batch size: one of two sizes (a new size would be a new compilation)."""
-    small = max(512, max_batch // 16)
-    return small if n <= small else max_batch
+    """Padded batch size: always ``max_batch`` — one compilation per integrand and mixture
+    shape (a second, smaller size was measured to cost more in compilation, ~1.5 s, than it
+    saves in run time)."""
+    return max_batch
 
 
 def _evaluate_regions(integrand, law, args, comp, lo, hi, rule, max_batch):
@@ -543,19 +564,10 @@ def _evaluate_regions(integrand, law, args, comp, lo, hi, rule, max_batch):
     vol = np.prod(h, axis=-1)
     pts = (c[:, None, :] + h[:, None, :] * nodes[None]).reshape(-1, d)
     cp = np.repeat(comp, m)
-    vals = []
-    per = max(1, max_batch // m) * m
-    for start in range(0, pts.shape[0], per):
-        zc = pts[start : start + per]
-        cc = cp[start : start + per]
-        n = zc.shape[0]
-        size = _bucket(n, per)
-        zp = np.zeros((size, d))
-        zp[:n] = zc
-        cpad = np.zeros(size, np.int32)
-        cpad[:n] = cc
-        vals.append(np.asarray(integrand(law, args, jnp.asarray(cpad), jnp.asarray(zp)))[:n])
-    v = np.concatenate(vals, axis=0).reshape(r, m, -1)
+    f = _evaluate(integrand, law, args, cp, pts, max_batch)
+    logphi = -0.5 * np.sum(pts * pts, axis=-1) - d * _LOG_SQRT_2PI
+    wt = np.exp(np.asarray(law.log_weights)[cp] + logphi)
+    v = (wt[:, None] * f).reshape(r, m, -1)
     k_est = vol[:, None] * np.einsum("m,rmp->rp", wk, v)
     g_est = vol[:, None] * np.einsum("m,rmp->rp", wg, v)
     raw = np.abs(k_est - g_est)
@@ -617,7 +629,7 @@ def _split(lo, hi, axis):
 def _adaptive_one(fn, law, args, rtol: float, atol: float, max_regions: int):
     """Adaptive cubature of ``E_law[fn]`` (one law). Returns ``(value (P,), err, regions,
     evaluations)``; raises ExpectationError past the region budget."""
-    integrand = _integrand_for(fn)
+    integrand = _evaluator_for(fn)
     k, d = np.shape(law.means)
     if d > _MAX_ADAPTIVE_DIM:
         raise ValueError(
@@ -626,7 +638,7 @@ def _adaptive_one(fn, law, args, rtol: float, atol: float, max_regions: int):
         )
     rule = _product_rule(d)
     nodes = rule[0]
-    max_batch = max(nodes.shape[0], _block_size(k, d) * 4)
+    max_batch = max(nodes.shape[0], _block_size(k, d))
     cells = {1: 6, 2: 3, 3: 2}[d]
     edges = np.linspace(-BOX_HALF_WIDTH, BOX_HALF_WIDTH, cells + 1)
     grid = np.stack(np.meshgrid(*([np.arange(cells)] * d), indexing="ij"), -1).reshape(-1, d)
@@ -765,22 +777,75 @@ def _gh_driver(fn):
     return _cached(_GH_DRIVERS, fn, build)
 
 
-def _mc_driver(fn, num_samples: int, inflate: float | None = None):
-    """``run(laws, args, shared, rng) -> ((G, ...), (G, ...))`` for Monte Carlo."""
+_NORMALS = jax.jit(lambda key, shape_like: jax.random.normal(key, shape_like.shape))
 
-    def build():
-        @jax.jit
-        def drive(laws, args, shared, rng):
-            return jax.vmap(
-                lambda law, a: monte_carlo_expect(fn, law, (*a, *shared), rng, num_samples, inflate)
-            )(laws, args)
 
-        def run(laws, args, shared, rng):
-            return _chunked(drive, laws, args, (shared, rng), num_samples)
+def _mc_draws(log_weights, dim: int, key, num_samples: int, inflate):
+    """Stratified labels (two per component, then systematic allocation), standard normal
+    draws and their importance weights (1, or the defensive mixture's with ``inflate``)."""
+    w = np.exp(np.asarray(log_weights, dtype=np.float64))
+    k = w.size
+    cdf = np.cumsum(w)
+    u = (np.arange(num_samples) + 0.5) / num_samples * cdf[-1]
+    extra = np.minimum(np.searchsorted(cdf, u, side="right"), k - 1)
+    labels = np.concatenate([np.repeat(np.arange(k), 2), extra]).astype(np.int32)
+    z = np.asarray(_NORMALS(key, jnp.zeros((labels.size, dim))), dtype=np.float64)
+    if inflate is None:
+        return labels, z, np.ones(labels.size)
+    c = float(inflate)
+    wide = (np.arange(labels.size) % 2) == 1
+    z = np.where(wide[:, None], c * z, z)
+    sq = np.sum(z * z, axis=-1)
+    log_ratio = np.logaddexp(0.0, -dim * math.log(c) + 0.5 * sq * (1.0 - 1.0 / c**2))
+    return labels, z, np.exp(math.log(2.0) - log_ratio)
 
-        return run
 
-    return _cached(_MC_DRIVERS, (fn, num_samples, inflate), build)
+def _mc_one(evaluator, law, args, labels, z, iw, batch: int):
+    r"""``(value (P,), stderr (P,))``: per-component means and variances (Chan's merge, block
+    by block in float64), combined as $\sum_k\pi_k\bar f_k$ and $\sum_k\pi_k^2s_k^2/n_k$."""
+    k = int(np.shape(law.log_weights)[-1])
+    cnt = np.zeros(k)
+    mean = None
+    m2 = None
+    for start in range(0, labels.size, batch):
+        sl = slice(start, start + batch)
+        f = _evaluate(evaluator, law, args, labels[sl], z[sl], batch) * iw[sl, None]
+        lab = labels[sl]
+        if mean is None:
+            mean = np.zeros((k, f.shape[1]))
+            m2 = np.zeros((k, f.shape[1]))
+        onehot = np.zeros((lab.size, k))
+        onehot[np.arange(lab.size), lab] = 1.0
+        c_b = onehot.sum(axis=0)
+        mean_b = (onehot.T @ f) / np.maximum(c_b, 1.0)[:, None]
+        dev = f - mean_b[lab]
+        m2_b = onehot.T @ (dev * dev)
+        n_new = cnt + c_b
+        delta = mean_b - mean
+        frac = np.where(n_new > 0, c_b / np.maximum(n_new, 1.0), 0.0)[:, None]
+        mean = mean + delta * frac
+        m2 = m2 + m2_b + delta * delta * (cnt[:, None] * frac)
+        cnt = n_new
+    pi = np.exp(np.asarray(law.log_weights, dtype=np.float64))
+    var_k = m2 / np.maximum(cnt - 1.0, 1.0)[:, None]
+    return pi @ mean, np.sqrt(np.sum((pi**2 / cnt)[:, None] * var_k, axis=0))
+
+
+def _monte_carlo_many(fn, laws, args, shared, key, num_samples: int, inflate=None):
+    """Monte Carlo for each law (the same draws for all: common random numbers)."""
+    evaluator = _evaluator_for(fn)
+    g = _num_laws(laws)
+    k = int(np.shape(laws.log_weights)[-1])
+    d = int(np.shape(laws.means)[-1])
+    batch = _block_size(k, d)
+    labels, z, iw = _mc_draws(_law_index(laws, 0).log_weights, d, key, num_samples, inflate)
+    vals, ses = [], []
+    for i in range(g):
+        a = (*_law_index(args, i), *shared)
+        v, e = _mc_one(evaluator, _law_index(laws, i), a, labels, z, iw, batch)
+        vals.append(v)
+        ses.append(e)
+    return np.stack(vals), np.stack(ses)
 
 
 # ---------------------------------------------------------------------------------------
@@ -790,14 +855,23 @@ def _num_laws(laws) -> int:
     return int(np.shape(laws.log_weights)[0])
 
 
+def _out_shape(fn, laws, args, shared) -> tuple:
+    """The per-point output shape of ``fn`` (without evaluating it)."""
+    law, a = _law_index(laws, 0), _law_index(args, 0)
+    d = int(np.shape(law.means)[-1])
+    out = jax.eval_shape(lambda x: fn(x, *a, *shared), jax.ShapeDtypeStruct((2, d), jnp.float64))
+    return tuple(out.shape[1:])
+
+
 def _sanity(fn, laws, args, shared, values, rule_name, *, raise_error: bool, atol: float = 0.0):
     """Compare deterministic ``values (G, ...)`` with a 4096-draw Monte Carlo estimate.
     Returns the boolean mask of laws that pass (raises if ``raise_error``)."""
-    drive = _mc_driver(fn, CHECK_SAMPLES, CHECK_INFLATE)
-    mc, se = drive(laws, args, shared, jax.random.PRNGKey(_CHECK_SEED))
-    mc, se = np.asarray(mc), np.asarray(se)
+    mc, se = _monte_carlo_many(
+        fn, laws, args, shared, jax.random.PRNGKey(_CHECK_SEED), CHECK_SAMPLES, CHECK_INFLATE
+    )
     vals = np.asarray(values)
     g = vals.shape[0]
+    mc, se = mc.reshape(vals.shape), se.reshape(vals.shape)
     diff = np.abs(vals - mc).reshape(g, -1)
     scale = np.max(np.abs(vals).reshape(g, -1), axis=1, keepdims=True)
     allowed = CHECK_Z * se.reshape(g, -1) + CHECK_RTOL * scale + atol + 1e-300
@@ -877,7 +951,9 @@ def expect_many(
     if method == "monte_carlo":
         n = _check_samples(num_samples)
         rng, kdesc = resolve_key(key)
-        vals, se = _mc_driver(fn, n)(laws, args, shared, rng)
+        vals, se = _monte_carlo_many(fn, laws, args, shared, rng, n)
+        out_shape = _out_shape(fn, laws, args, shared)
+        vals, se = vals.reshape((-1, *out_shape)), se.reshape((-1, *out_shape))
         k = int(np.shape(laws.log_weights)[-1])
         rule = (
             f"Monte Carlo, {n + 2 * k} draws stratified over {k} components (two each, the "
@@ -898,13 +974,7 @@ def _adaptive_many(fn, laws, args, shared, rtol, atol, sanity_check, raise_check
         )
         vals.append(v)
         details.append((err, regions, evals))
-    out_shape = jax.eval_shape(
-        lambda law, a: gauss_hermite_expect(
-            fn, law, (*a, *shared), np.zeros((1, laws.means.shape[-1])), np.ones(1)
-        ),
-        _law_index(laws, 0),
-        _law_index(args, 0),
-    ).shape
+    out_shape = _out_shape(fn, laws, args, shared)
     vals = np.stack(vals).reshape((g, *out_shape))
     worst = max(details, key=lambda t: t[0])
     d = int(np.shape(laws.means)[-1])

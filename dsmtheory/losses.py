@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ._validation import check_choice, check_positive
-from .parameterization import PARAMETERIZATIONS, _edm_coefficients, kappa
+from .parameterization import PARAMETERIZATIONS, edm_coefficients, kappa
 from .schedules import PROCESSES, alpha_sigma
 
 __all__ = ["dsm_target", "dsm_loss"]
@@ -62,7 +62,7 @@ def dsm_target(x0, eps, lam, *, parameterization: str, process: str, sigma_data:
         return a * eps - s * x0
     if parameterization == "score":
         return -eps / s
-    c_skip, c_out = _edm_coefficients(a, s, sigma_data)
+    c_skip, c_out = edm_coefficients(a, s, sigma_data)
     x_t = a * x0 + s * eps
     return (x0 - c_skip * x_t / a) / c_out
 

@@ -1,11 +1,28 @@
 r"""Gaussian mixtures and their exact closed forms under noise (FORMULAS.md §4).
 
-A mixture $p_0=\sum_k\pi_k N(\mu_k,\Sigma_k)$ is stored by the eigendecomposition
-$\Sigma_k=U_k\,\mathrm{diag}(e_k)\,U_k^\top$ of each component covariance. Noising
-$x_t=\alpha x_0+\sigma\varepsilon$ keeps the eigenvectors and maps the eigenvalues to
-$\alpha^2 e_k+\sigma^2$, so every noised mixture, its precisions, log-determinants and the
-Tweedie posterior moments are exact and cheap for any $(\alpha,\sigma)$, with no further
-matrix factorization.
+A mixture $p_0=\sum_k\pi_k N(\mu_k,\Sigma_k)$ comes in two kinds, one class
+(:class:`GaussianMixture`; ``gm.kind`` says which):
+
+* **dense** (``"dense"``): each covariance is stored by its eigendecomposition
+  $\Sigma_k=U_k\,\mathrm{diag}(e_k)\,U_k^\top$. Noising $x_t=\alpha x_0+\sigma\varepsilon$
+  keeps the eigenvectors and maps the eigenvalues to $\alpha^2e_k+\sigma^2$, so every noised
+  mixture, its precisions, log-determinants and the Tweedie posterior moments are exact
+  and cheap for any $(\alpha,\sigma)$, with no further matrix factorization. For D up to a
+  few hundred.
+* **low-rank-plus-diagonal** (``"low_rank"``, :meth:`GaussianMixture.from_low_rank`):
+  $\Sigma_k=F_kF_k^\top+\mathrm{diag}(d_k)$ with $F_k$ of shape $(D,r)$, computed by the
+  Woodbury identity and the matrix determinant lemma on the $r\times r$ capacitance matrix
+  (:mod:`dsmtheory._woodbury`), never forming a $D\times D$ matrix: $O(NKDr)$ time and
+  memory, for image-like D in the thousands. Noising keeps the kind:
+  $\alpha^2F F^\top+\mathrm{diag}(\alpha^2d+\sigma^2)$.
+
+**Rank-deficient components** (zero eigenvalues: data on lines, planes, points) are
+first-class: an eigenvalue $e$ of a component with $|e|\le$ :data:`RANK_RTOL` $\cdot
+e_{\max}$ is stored as exactly 0 (see there for why 1e-12), more negative than that is
+refused, naming the component. Every noised law $p_t$ ($\sigma>0$) is full rank and
+everything about it is as for full-rank data. What is infinite about $p_0$ itself is
+returned as ±inf with the meaning of the limit $\varepsilon\to0^+$ of the mixture with
+covariances $\Sigma_k+\varepsilon I$ (:meth:`GaussianMixture.log_prob`), never NaN.
 
 Everything is computed in log space: component log-densities, then log-sum-exp for
 $\log p$ and log-softmax for the responsibilities.
@@ -14,25 +31,32 @@ $\log p$ and log-softmax for the responsibilities.
 from __future__ import annotations
 
 import json
-import math
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _woodbury
 from ._config import warn_if_float32
 from ._numerics import LOG_2PI
 from ._validation import (
     as_float_array,
     check_count,
     check_finite,
+    check_indices,
+    check_key,
+    check_known_keys,
     check_last_dim,
     check_positive,
+    check_scalar,
     is_concrete,
 )
 
 __all__ = [
     "GaussianMixture",
+    "RANK_RTOL",
+    "DENSE_VIEW_MAX_DIM",
     "check_mixture",
     "posterior_mean",
     "posterior_cov",
@@ -49,6 +73,33 @@ __all__ = [
 
 _WEIGHT_TOL = 1e-8
 _SYM_TOL = 1e-10
+#: Rank tolerance. An eigenvalue $e$ of a component covariance with
+#: $|e|\le\mathrm{RANK\_RTOL}\cdot\max(e_{\max},\ \text{tiny})$ is set to exactly 0 ($e_{\max}$
+#: the component's largest eigenvalue, tiny = 2.2e-308 the smallest normal float64, the
+#: floor that makes an all-zero covariance an atom); one below $-\mathrm{RANK\_RTOL}\cdot
+#: e_{\max}$ is refused. Why 1e-12: ``eigh`` of a symmetric matrix is backward stable, its
+#: eigenvalues are off by up to about $D\varepsilon\,e_{\max}$ ($\varepsilon$ = 2.2e-16):
+#: 1.4e-14 relative at D = 64, the largest dense D of the valid domain, so the exact zeros of
+#: a clipped fit come back within ±1e-14 and are recognised with a 70-fold margin; and an
+#: eigenvalue below 1e-12 relative is resolved by ``eigh`` only to about
+#: $D\varepsilon/10^{-12}$ ≈ 1 % anyway. It is 1e6 below scikit-learn's regularisation floor
+#: ``reg_covar = 1e-6``, which therefore stays a (tiny) positive eigenvalue unless clipped.
+#: The same tolerance decides whether a point lies on the support of a rank-deficient
+#: component (:meth:`GaussianMixture.log_prob`) and which entries of its infinite Hessian are
+#: infinite.
+RANK_RTOL = 1e-12
+_TINY = float(np.finfo(np.float64).tiny)
+#: Largest D for which a low-rank mixture offers dense views (``eigvals``, ``eigvecs``,
+#: ``covs``, ``precisions``, ``posterior_cov``, full Hessians): K matrices of D × D
+#: (0.5 MB each at D = 256). Above it they raise, so a D = 3072 mixture never forms them by
+#: accident; :meth:`GaussianMixture.to_dense` converts explicitly at any D.
+DENSE_VIEW_MAX_DIM = 256
+
+
+def _lead(a, ndim: int):
+    """``a`` with leading singleton axes up to ``ndim`` (explicit broadcasting: no implicit
+    rank promotion)."""
+    return jnp.reshape(a, (1,) * (ndim - a.ndim) + a.shape)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -56,16 +107,25 @@ class GaussianMixture:
     r"""An immutable Gaussian mixture $\sum_k \pi_k N(\mu_k, \Sigma_k)$ in $D$ dimensions.
 
     A JAX pytree: it passes through ``jit``, ``vmap`` and ``grad`` (validation runs only on
-    concrete inputs).
+    concrete inputs). Built from covariances (here), from eigendecompositions
+    (:meth:`from_eig`) or from low-rank factors and diagonals (:meth:`from_low_rank`, the
+    ``"low_rank"`` kind for large D).
 
     Args:
         weights: ``(K,)`` mixture weights, each > 0, summing to 1 (within 1e-8).
         means: ``(K, D)`` component means.
         covs: ``(K, D, D)`` full, ``(K, D)`` diagonal or ``(K,)`` isotropic covariances; each
-            full covariance must be symmetric positive definite.
+            symmetric positive semi-definite. Eigenvalues within :data:`RANK_RTOL` of zero
+            (relative to the component's largest) are set to exactly 0: a zero isotropic
+            variance is an atom (a point mass), zero diagonal entries or eigenvalues give a
+            component on a line, plane, ... (rank-deficient).
 
     Raises:
-        ValueError: naming the argument (and the component) that is wrong.
+        TypeError: an argument that is not real numbers (strings, booleans, complex numbers,
+            None, objects, ragged lists), naming it.
+        ValueError: naming the argument (and the component) that is wrong: shapes, NaN/inf,
+            weights not positive or not summing to 1, a covariance not symmetric or with a
+            negative eigenvalue.
 
     Example:
         >>> import dsmtheory as dsm
@@ -75,59 +135,163 @@ class GaussianMixture:
         0.0
     """
 
-    __slots__ = ("log_weights", "means", "eigvals", "eigvecs", "diagonal")
+    __slots__ = ("log_weights", "means", "eigvals", "eigvecs", "diagonal", "rank_deficient")
 
     def __init__(self, weights, means, covs):
         if not is_concrete((weights, means, covs)):
             # Traced construction (inside jit/vmap): no checks possible, factorize in JAX.
+            # The covariances are taken to be positive definite (rank-deficient mixtures are
+            # built from concrete values, where the zero eigenvalues are recognised).
             means = jnp.asarray(means)
             covs = jnp.asarray(covs)
             k, d = means.shape
             full = _expand_covs_jnp(covs, k, d)
             e, u = jnp.linalg.eigh(full)
-            self._set(jnp.log(jnp.asarray(weights)), means, e, u, False)
+            self._set(jnp.log(jnp.asarray(weights)), means, e, u, False, False)
             return
         warn_if_float32("GaussianMixture")
         w, mu, e, u, diagonal = _validate(weights, means, covs)
-        self._set(jnp.asarray(np.log(w)), jnp.asarray(mu), jnp.asarray(e), jnp.asarray(u), diagonal)
+        self._set(
+            jnp.asarray(np.log(w)),
+            jnp.asarray(mu),
+            jnp.asarray(e),
+            jnp.asarray(u),
+            diagonal,
+            bool(np.any(e == 0.0)),
+        )
 
-    def _set(self, log_weights, means, eigvals, eigvecs, diagonal):
+    def _set(self, log_weights, means, eigvals, eigvecs, diagonal, rank_deficient=False):
         object.__setattr__(self, "log_weights", log_weights)
         object.__setattr__(self, "means", means)
         object.__setattr__(self, "eigvals", eigvals)
         object.__setattr__(self, "eigvecs", eigvecs)
         object.__setattr__(self, "diagonal", bool(diagonal))
+        object.__setattr__(self, "rank_deficient", bool(rank_deficient))
 
     def __setattr__(self, name, value):
         raise AttributeError("GaussianMixture is immutable")
 
     # -- pytree -----------------------------------------------------------------------
     def tree_flatten(self):
-        return (self.log_weights, self.means, self.eigvals, self.eigvecs), (self.diagonal,)
+        children = (self.log_weights, self.means, self.eigvals, self.eigvecs)
+        return children, (self.diagonal, self.rank_deficient)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         obj = object.__new__(cls)
-        obj._set(*children, aux[0])
+        obj._set(*children, *aux)
+        return obj
+
+    # -- other constructors ---------------------------------------------------------------
+    @classmethod
+    def from_eig(cls, weights, means, eigvals, eigvecs=None) -> GaussianMixture:
+        r"""Build from component eigendecompositions $\Sigma_k=U_k\,\mathrm{diag}(e_k)\,U_k^\top$.
+
+        Args:
+            weights: ``(K,)`` as in :class:`GaussianMixture`.
+            means: ``(K, D)``.
+            eigvals: ``(K, D)`` eigenvalues, each >= 0; those within :data:`RANK_RTOL` of
+                zero (relative to the component's largest) are set to exactly 0.
+            eigvecs: ``(K, D, D)`` orthonormal eigenvectors (columns), checked to 1e-8; or
+                ``None`` for axis-aligned components.
+
+        Raises:
+            TypeError/ValueError: naming the argument (and the component), as for the
+                constructor; non-orthonormal ``eigvecs``.
+
+        Inside ``jit``/``vmap`` (traced arguments) nothing is checked and the eigenvalues are
+        taken to be positive.
+        """
+        if not is_concrete((weights, means, eigvals, eigvecs)):
+            means = jnp.asarray(means)
+            eigvals = jnp.asarray(eigvals)
+            diagonal = eigvecs is None
+            if diagonal:
+                k, d = means.shape
+                eigvecs = jnp.broadcast_to(jnp.eye(d, dtype=means.dtype), (k, d, d))
+            obj = object.__new__(cls)
+            obj._set(jnp.log(jnp.asarray(weights)), means, eigvals, jnp.asarray(eigvecs), diagonal)
+            return obj
+        warn_if_float32("GaussianMixture.from_eig")
+        w, mu = _validate_weights_means(weights, means)
+        k, d = mu.shape
+        e = as_float_array(eigvals, "eigvals")
+        if e.shape != (k, d):
+            raise ValueError(f"eigvals must have shape (K, D) = ({k}, {d}), got {e.shape}")
+        _require_finite(e, "eigvals")
+        e = np.stack([_clip_eigenvalues(e[i], "eigvals", i) for i in range(k)])
+        diagonal = eigvecs is None
+        if diagonal:
+            u = np.broadcast_to(np.eye(d), (k, d, d)).copy()
+        else:
+            u = as_float_array(eigvecs, "eigvecs")
+            if u.shape != (k, d, d):
+                raise ValueError(
+                    f"eigvecs must have shape (K, D, D) = ({k}, {d}, {d}), got {u.shape}"
+                )
+            _require_finite(u, "eigvecs")
+            gram = np.einsum("kij,kil->kjl", u, u) - np.eye(d)
+            err = np.max(np.abs(gram).reshape(k, -1), axis=1)
+            if np.any(err > _ORTHO_TOL):
+                i = int(np.argmax(err))
+                raise ValueError(
+                    f"eigvecs[{i}] must have orthonormal columns (component {i}: "
+                    f"max |U^T U - I| = {err[i]:.3g} > {_ORTHO_TOL:g})"
+                )
+        obj = object.__new__(cls)
+        obj._set(
+            jnp.asarray(np.log(w)),
+            jnp.asarray(mu),
+            jnp.asarray(e),
+            jnp.asarray(u),
+            diagonal,
+            bool(np.any(e == 0.0)),
+        )
         return obj
 
     @classmethod
-    def from_eig(cls, weights, means, eigvals, eigvecs=None) -> GaussianMixture:
-        """Build from component eigendecompositions ``Σ_k = U_k diag(e_k) U_kᵀ`` (no checks
-        beyond shapes and positivity). ``eigvecs=None`` means axis-aligned components."""
-        means = jnp.asarray(means)
-        eigvals = jnp.asarray(eigvals)
-        if is_concrete(eigvals):
-            check_positive(eigvals, "eigvals")
-        diagonal = eigvecs is None
-        if diagonal:
-            k, d = means.shape
-            eigvecs = jnp.broadcast_to(jnp.eye(d, dtype=means.dtype), (k, d, d))
-        obj = object.__new__(cls)
-        obj._set(jnp.log(jnp.asarray(weights)), means, eigvals, jnp.asarray(eigvecs), diagonal)
-        return obj
+    def from_low_rank(cls, weights, means, factors, diag) -> GaussianMixture:
+        r"""A low-rank-plus-diagonal mixture: $\Sigma_k=F_kF_k^\top+\mathrm{diag}(d_k)$,
+        stored and computed without $D\times D$ matrices (the ``"low_rank"`` kind).
+
+        Log-density, score, responsibilities, sampling, noising, the Tweedie posterior mean
+        and the trace of the posterior covariance, Hessian-vector products and the Hessian's
+        diagonal cost $O(NKDr)$ time and memory (Woodbury identity and matrix determinant
+        lemma on the $r\times r$ capacitance matrix; docs/mixture.md "Low-rank-plus-diagonal
+        mixtures"). The result is a :class:`GaussianMixture` (``isinstance`` holds), a
+        pytree like the dense kind.
+
+        Args:
+            weights: ``(K,)`` as in :class:`GaussianMixture`.
+            means: ``(K, D)``.
+            factors: ``(K, D, r)`` the factors $F_k$, r >= 1.
+            diag: ``(K, D)`` or ``(K,)`` (the same for every coordinate) diagonals
+                $d_k\ge0$; entries within :data:`RANK_RTOL` of zero, relative to the
+                component's largest variance $\max_i(\|F_{k,i}\|^2+d_{k,i})$, are set to 0.
+                With zeros, $p_0$ itself may be rank-deficient (``diag = 0``: rank r); its
+                noised laws ($\sigma>0$), sampling and posteriors work as usual, while the
+                density methods of $p_0$ itself need every ``diag`` entry > 0 (they raise
+                otherwise; :meth:`to_dense` gives the dense kind's ±inf conventions).
+
+        Raises:
+            TypeError/ValueError: naming the argument (and the component).
+
+        Example:
+            >>> import numpy as np, dsmtheory as dsm
+            >>> dsm.enable_x64()
+            >>> f = np.ones((1, 3, 1))
+            >>> gm = dsm.GaussianMixture.from_low_rank([1.0], np.zeros((1, 3)), f, [0.5])
+            >>> gm.kind, gm.dim, gm.latent_dim
+            ('low_rank', 3, 4)
+        """
+        return LowRankGaussianMixture._build(weights, means, factors, diag)
 
     # -- basic properties ---------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """``"dense"`` (eigendecompositions) or ``"low_rank"`` (factors plus diagonals)."""
+        return "dense"
+
     @property
     def dim(self) -> int:
         """The dimension D."""
@@ -136,12 +300,24 @@ class GaussianMixture:
     @property
     def num_components(self) -> int:
         """The number of components K."""
-        return self.means.shape[0]
+        return self.means.shape[-2]
+
+    @property
+    def latent_dim(self) -> int:
+        """Dimension of the standard normal ``z`` of :meth:`component_points`: D here (r + D
+        for the low-rank kind)."""
+        return self.dim
 
     @property
     def weights(self) -> jax.Array:
         """``(K,)`` mixture weights π."""
         return jnp.exp(self.log_weights)
+
+    @property
+    def ranks(self) -> jax.Array:
+        """``(K,)`` the rank of each component covariance (its eigenvalues that are not
+        exactly 0; see :data:`RANK_RTOL`)."""
+        return jnp.sum(self.eigvals > 0, axis=-1)
 
     @property
     def covs(self) -> jax.Array:
@@ -150,7 +326,16 @@ class GaussianMixture:
 
     @property
     def precisions(self) -> jax.Array:
-        """``(K, D, D)`` component precisions ``Σ_k⁻¹`` (exactly symmetric)."""
+        """``(K, D, D)`` component precisions ``Σ_k⁻¹`` (exactly symmetric).
+
+        Raises:
+            ValueError: for a rank-deficient mixture (a singular covariance has no inverse).
+        """
+        if self.rank_deficient:
+            raise ValueError(
+                "gm is rank-deficient (a component covariance has a zero eigenvalue): it has "
+                "no precision matrices; use gm.noised(alpha, sigma) with sigma > 0"
+            )
         return _sym(jnp.einsum("kij,kj,klj->kil", self.eigvecs, 1.0 / self.eigvals, self.eigvecs))
 
     def mean(self) -> jax.Array:
@@ -160,33 +345,44 @@ class GaussianMixture:
     def covariance(self) -> jax.Array:
         r"""``(D, D)`` covariance of the whole mixture,
         $\sum_k\pi_k(\Sigma_k+\mu_k\mu_k^\top)-\bar\mu\bar\mu^\top$."""
-        mbar = self.mean()
-        dm = self.means - mbar
+        dm = self.means - self.mean()[None, :]
         return jnp.einsum("k,kij->ij", self.weights, self.covs) + jnp.einsum(
             "k,ki,kj->ij", self.weights, dm, dm
         )
 
+    def to_dense(self) -> GaussianMixture:
+        """This mixture as the dense kind (itself, here)."""
+        return self
+
     def __repr__(self) -> str:
         kind = "axis-aligned" if self.diagonal else "full"
-        return f"GaussianMixture(K={self.num_components}, D={self.dim}, {kind} covariances)"
+        extra = ", rank-deficient" if self.rank_deficient else ""
+        return f"GaussianMixture(K={self.num_components}, D={self.dim}, {kind} covariances{extra})"
 
     # -- noising ------------------------------------------------------------------------
     def noised(self, alpha, sigma) -> GaussianMixture:
         r"""The law of $x_t=\alpha x_0+\sigma\varepsilon$: means $\alpha\mu_k$, covariances
-        $S_k=\alpha^2\Sigma_k+\sigma^2 I$ (same eigenvectors, eigenvalues $\alpha^2e+\sigma^2$).
+        $S_k=\alpha^2\Sigma_k+\sigma^2 I$ (same eigenvectors, eigenvalues $\alpha^2e+\sigma^2$;
+        for the low-rank kind factors $\alpha F_k$ and diagonals $\alpha^2d_k+\sigma^2$).
+        Full rank for σ > 0 whatever $p_0$ is.
 
         Args:
             alpha: scalar α > 0 (1 for VE).
             sigma: scalar σ > 0.
+
+        Raises:
+            TypeError: α or σ not a real number (string, bool, complex, None, ...).
+            ValueError: α or σ not a finite positive scalar; σ² underflowing to 0 for a
+                rank-deficient mixture (σ < 1.5e-154).
         """
-        _check_alpha_sigma(alpha, sigma)
+        _check_alpha_sigma(alpha, sigma, self)
         alpha = jnp.asarray(alpha, dtype=self.means.dtype)
         sigma = jnp.asarray(sigma, dtype=self.means.dtype)
         return _jit_noised(self, alpha, sigma)
 
     def _noised_impl(self, alpha, sigma):
         return GaussianMixture.tree_unflatten(
-            (self.diagonal,),
+            (self.diagonal, False),
             (
                 self.log_weights,
                 alpha * self.means,
@@ -194,6 +390,38 @@ class GaussianMixture:
                 self.eigvecs,
             ),
         )
+
+    # -- points of the components ---------------------------------------------------------
+    def component_points(self, comp, z) -> jax.Array:
+        r"""Points $x_b=\mu_{c_b}+A_{c_b}z_b$ of the components: ``comp (B,)`` component
+        indices and ``z (B, latent_dim)`` standard normal draws give ``x (B, D)`` distributed
+        as component ``comp[b]`` ($A_k=U_k\,\mathrm{diag}(\sqrt{e_k})$ here; for the low-rank
+        kind $x=\mu+Fz_{:r}+\sqrt d\odot z_{r:}$). The expectation engine's Monte Carlo rule
+        maps its draws through this.
+
+        Raises:
+            TypeError/ValueError: ``comp`` not integers in [0, K), ``z`` not real, finite,
+                of shape ``(B, latent_dim)``.
+        """
+        comp, z = self._check_component_points(comp, z)
+        return _jit_component_points(self, comp, z)
+
+    def _check_component_points(self, comp, z):
+        if is_concrete((comp, z)):
+            c = check_indices(comp, "comp", self.num_components)
+            zz = as_float_array(z, "z")
+            if zz.shape != (c.shape[0], self.latent_dim):
+                raise ValueError(
+                    f"z must have shape (B, latent_dim) = ({c.shape[0]}, {self.latent_dim}), "
+                    f"got {zz.shape}"
+                )
+            check_finite(zz, "z")
+            return jnp.asarray(c, dtype=jnp.int32), jnp.asarray(zz, dtype=self.means.dtype)
+        return jnp.asarray(comp), jnp.asarray(z)
+
+    def _component_points_impl(self, comp, z):
+        scale = self.eigvecs * jnp.sqrt(jnp.maximum(self.eigvals, 0.0))[:, None, :]
+        return self.means[comp] + jnp.einsum("bde,be->bd", scale[comp], z)
 
     # -- per-point closed forms ----------------------------------------------------------
     def _rotate_in(self, d):
@@ -225,21 +453,43 @@ class GaussianMixture:
     # method (module level, below): eager calls compile once per input shape instead of
     # dispatching every primitive separately, and calls under an outer jit inline them.
     def component_log_prob(self, x) -> jax.Array:
-        r"""``(..., K)``: $\log\pi_k+\log N(x;\mu_k,\Sigma_k)$."""
+        r"""``(..., K)``: $\log\pi_k+\log N(x;\mu_k,\Sigma_k)$ (for a rank-deficient
+        component +inf on its support and −inf off it; see :meth:`log_prob`)."""
         return _jit_component_log_prob(self, self._check_x(x))
 
     def log_prob(self, x) -> jax.Array:
-        r"""Log-density $\log p(x)$ by log-sum-exp over components. ``(..., D)`` → ``(...)``."""
+        r"""Log-density $\log p(x)$ by log-sum-exp over components. ``(..., D)`` → ``(...)``.
+
+        For a rank-deficient $p_0$ (a component with zero eigenvalues has no density with
+        respect to Lebesgue measure) the value is the limit $\varepsilon\to0^+$ of the
+        log-density of the mixture with covariances $\Sigma_k+\varepsilon I$: **+inf** on
+        the support $\mu_k+\mathrm{range}\,\Sigma_k$ of a rank-deficient component, the
+        log-density of the full-rank components elsewhere, **−inf** where no component has
+        mass (every component rank-deficient and $x$ on none of their supports). A point is
+        on a support when its coordinates along the component's null directions are within
+        rounding: $|z_i|\le$ :data:`RANK_RTOL` $\cdot(\|x\|+\|\mu_k\|)$.
+        """
         return _jit_log_prob(self, self._check_x(x))
 
     def responsibilities(self, x) -> jax.Array:
         r"""Posterior component probabilities $r_k(x)=\pi_kN_k(x)/p(x)$ by log-softmax.
-        ``(..., D)`` → ``(..., K)``."""
+        ``(..., D)`` → ``(..., K)``.
+
+        Rank-deficient $p_0$: the limit $\varepsilon\to0^+$ (see :meth:`log_prob`): on the
+        supports, shared among the components of lowest rank whose support holds $x$, in
+        proportion to $\pi_k$ times their density on that support; off every support, on
+        the full-rank components; off every support with no full-rank component, all on
+        the component nearest in its null directions."""
         return _jit_responsibilities(self, self._check_x(x))
 
     def score(self, x) -> jax.Array:
         r"""The score $\nabla\log p(x)=\sum_k r_k g_k$ with $g_k=-\Sigma_k^{-1}(x-\mu_k)$.
-        ``(..., D)`` → ``(..., D)``."""
+        ``(..., D)`` → ``(..., D)``.
+
+        Rank-deficient $p_0$: the limit $\varepsilon\to0^+$ (see :meth:`log_prob`). On a
+        support it is the score within the support (finite: $g_k$ with the null directions
+        left out); off every support with no full-rank component it is infinite, pointing
+        to the nearest support: ±inf in each coordinate where that direction is not 0."""
         return _jit_score(self, self._check_x(x))
 
     def score_and_hessian(self, x) -> tuple[jax.Array, jax.Array]:
@@ -249,6 +499,15 @@ class GaussianMixture:
         $\sum_k r_k(g_kg_k^\top-\Sigma_k^{-1})-ss^\top$ (no cancellation of large terms far
         from the modes). Returns ``(..., D)`` and ``(..., D, D)``; the Hessian is exactly
         symmetric.
+
+        Rank-deficient $p_0$: the limit $\varepsilon\to0^+$ (see :meth:`log_prob`):
+        $H=-\tfrac1\varepsilon P+O(1)$ with $P=\sum_kr_kP_k$, $P_k$ the projector on the
+        null space of $\Sigma_k$ (for the responsibilities of the limit). An entry with
+        $P_{ij}>$ :data:`RANK_RTOL` is −inf, one with $P_{ij}<-$ :data:`RANK_RTOL` is +inf,
+        the others are the finite part (the formula above with the null directions left
+        out). The low-rank kind forms the ``(..., D, D)`` Hessian only for D up to
+        :data:`DENSE_VIEW_MAX_DIM`; use :meth:`hessian_vector_product` and
+        :meth:`hessian_diagonal` beyond.
         """
         return _jit_score_and_hessian(self, self._check_x(x))
 
@@ -257,36 +516,69 @@ class GaussianMixture:
         (see :meth:`score_and_hessian`)."""
         return self.score_and_hessian(x)[1]
 
+    def hessian_vector_product(self, x, v) -> jax.Array:
+        r"""$\nabla^2\log p(x)\,v$ without forming the Hessian: $\sum_k c_k(c_k^\top v)-
+        \sum_kr_k\Sigma_k^{-1}v$ with $c_k=\sqrt{r_k}(g_k-s)$. ``x, v (..., D)`` →
+        ``(..., D)``. $O(KDr)$ per point for the low-rank kind. For a rank-deficient $p_0$
+        the same limit as :meth:`score_and_hessian` ($(Pv)_i$ beyond
+        :data:`RANK_RTOL`$\,\|v\|_\infty$ gives ∓inf)."""
+        x = self._check_x(x)
+        v = self._check_x(v, "v")
+        if is_concrete((x, v)) and x.shape != v.shape:
+            raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
+        return _jit_hvp(self, x, v)
+
+    def hessian_diagonal(self, x) -> jax.Array:
+        r"""The diagonal of $\nabla^2\log p(x)$, $\sum_kc_k^2-\sum_kr_k\,\mathrm{diag}\,
+        \Sigma_k^{-1}$, without forming the Hessian. ``(..., D)`` → ``(..., D)``."""
+        return _jit_hessian_diagonal(self, self._check_x(x))
+
     # -- kernels (no validation; traced under jit) ------------------------------------------
     # log_prob, responsibilities and component_log_prob keep plain reductions and einsum
     # rotations (blocked all the same): these are what users differentiate, and autodiff
     # of the written-out sums of _block_terms costs far more time and memory (jax.hessian
     # of log_prob at 1e5 points: 10.7 s and 10.7 GB instead of 2.8 s and 2.6 GB).
+    # A rank-deficient mixture (static flag) takes the _singular_* kernels instead, which
+    # implement the limit conventions of the docstrings; full-rank kernels are unchanged.
     def _components(self, x):
         """Component log-densities ``(..., K)`` (eigenbasis form, as in _block_terms)."""
-        d = x[..., None, :] - self.means
+        nd = x.ndim + 1
+        d = x[..., None, :] - _lead(self.means, nd)
         z = self._rotate_in(d)
-        maha = jnp.sum(z * z / self.eigvals, axis=-1)
+        maha = jnp.sum(z * z / _lead(self.eigvals, nd), axis=-1)
         logdet = jnp.sum(jnp.log(self.eigvals), axis=-1)
-        return self.log_weights - 0.5 * (self.dim * LOG_2PI + logdet + maha)
+        return _lead(self.log_weights, nd - 1) - 0.5 * (
+            self.dim * LOG_2PI + _lead(logdet, nd - 1) + maha
+        )
 
     def _component_log_prob_impl(self, x, block=None):
+        if self.rank_deficient:
+            return self._blocks(lambda xb: (self._singular_terms(xb)["component"],), x, block)[0]
         return self._blocks(lambda xb: (self._components(xb),), x, block)[0]
 
     def _log_prob_impl(self, x, block=None):
+        if self.rank_deficient:
+            return self._blocks(lambda xb: (self._singular_terms(xb)["log_prob"],), x, block)[0]
         fn = lambda xb: (jax.nn.logsumexp(self._components(xb), axis=-1),)  # noqa: E731
         return self._blocks(fn, x, block)[0]
 
     def _responsibilities_impl(self, x, block=None):
+        if self.rank_deficient:
+            return self._blocks(lambda xb: (self._singular_terms(xb)["r"],), x, block)[0]
         fn = lambda xb: (jax.nn.softmax(self._components(xb), axis=-1),)  # noqa: E731
         return self._blocks(fn, x, block)[0]
 
     def _score_impl(self, x, block=None):
+        if self.rank_deficient:
+            return self._blocks(lambda xb: (self._singular_terms(xb)["score"],), x, block)[0]
         return self._blocks(self._score_block, x, block)[0]
 
+    def _block_rows(self) -> int:
+        return _block_size(self.num_components, self.dim)
+
     def _blocks(self, fn, x, block: int | None = None):
-        """Apply the per-point kernel ``fn`` (``(B, D)`` → tuple of ``(B, ...)``) to the
-        points ``x`` of shape ``(..., D)``, a block of rows at a time; reshape to the batch.
+        """Apply the per-point kernel ``fn`` (``(B, W)`` → tuple of ``(B, ...)``) to the
+        points ``x`` of shape ``(..., W)``, a block of rows at a time; reshape to the batch.
 
         The (N, K, D) intermediates are what cost time at large N: written whole, they leave
         the cache (and fresh pages fault in on every call). So the points are taken in blocks
@@ -295,14 +587,15 @@ class GaussianMixture:
         overlap is recomputed, bit for bit the same). See docs/mixture.md#performance.
         """
         batch = x.shape[:-1]
-        xf = x.reshape(-1, self.dim)
+        width = x.shape[-1]
+        xf = x.reshape(-1, width)
         n = xf.shape[0]
         if block is None:
-            block = _block_size(self.num_components, self.dim)
+            block = self._block_rows()
         if n <= block:
             outs = fn(xf)
         else:
-            shapes = jax.eval_shape(fn, jax.ShapeDtypeStruct((block, self.dim), xf.dtype))
+            shapes = jax.eval_shape(fn, jax.ShapeDtypeStruct((block, width), xf.dtype))
 
             def body(i, outs):
                 start = jnp.minimum(i * block, n - block)
@@ -317,7 +610,34 @@ class GaussianMixture:
         return tuple(o.reshape(*batch, *o.shape[1:]) for o in outs)
 
     def _score_and_hessian_impl(self, x, block: int | None = None):
+        if self.rank_deficient:
+            fn = lambda xb: (lambda t: (t["score"], t["hessian"]))(  # noqa: E731
+                self._singular_terms(xb, hessian=True)
+            )
+            return self._blocks(fn, x, block)
         return self._blocks(self._score_and_hessian_block, x, block)
+
+    def _hvp_impl(self, x, v, block: int | None = None):
+        dim = self.dim
+        xv = jnp.concatenate([x, v], axis=-1)
+        if self.rank_deficient:
+
+            def fn(b):
+                return (self._singular_terms(b[:, :dim], hessian=True, v=b[:, dim:])["hvp"],)
+
+        else:
+
+            def fn(b):
+                return (self._hvp_block(b[:, :dim], b[:, dim:]),)
+
+        return self._blocks(fn, xv, block)[0]
+
+    def _hessian_diagonal_impl(self, x, block: int | None = None):
+        if self.rank_deficient:
+            fn = lambda xb: (self._singular_terms(xb, hessian=True)["hdiag"],)  # noqa: E731
+        else:
+            fn = lambda xb: (self._hessian_diagonal_block(xb),)  # noqa: E731
+        return self._blocks(fn, x, block)[0]
 
     def _block_terms(self, x):
         """Per block of points ``(B, D)``: component log-densities and responsibilities
@@ -335,9 +655,9 @@ class GaussianMixture:
         num_k, dim = self.num_components, self.dim
         unroll = num_k <= _UNROLL_MAX_COMPONENTS and dim <= _UNROLL_MAX_DIM
         if self.diagonal or dim <= _ELEMENTWISE_MAX_DIM:
-            d = x[:, None, :] - self.means  # (B, K, D)
+            d = x[:, None, :] - self.means[None]  # (B, K, D)
             z = d if self.diagonal else self._rotate_terms(d, transpose=True)
-            ze = z / self.eigvals
+            ze = z / self.eigvals[None]
             g = -(ze if self.diagonal else self._rotate_terms(ze, transpose=False))
         else:
             d_kb = x[None, :, :] - self.means[:, None, :]  # (K, B, D)
@@ -348,7 +668,7 @@ class GaussianMixture:
         zz = z * ze
         maha = _sum_terms([zz[..., e] for e in range(dim)]) if unroll else zz.sum(-1)
         logdet = jnp.sum(jnp.log(self.eigvals), axis=-1)
-        comp = self.log_weights - 0.5 * (dim * LOG_2PI + logdet + maha)  # (B, K)
+        comp = self.log_weights[None] - 0.5 * (dim * LOG_2PI + logdet[None] + maha)  # (B, K)
         if unroll:
             top = comp[:, 0]
             for k in range(1, num_k):
@@ -363,9 +683,9 @@ class GaussianMixture:
         """``U_kᵀ v_k`` (``transpose``) or ``U_k v_k`` for ``(B, K, D)``, written out over
         D (used for D <= 6)."""
         u = self.eigvecs if transpose else jnp.swapaxes(self.eigvecs, -1, -2)
-        out = v[..., 0, None] * u[:, 0, :]
+        out = v[..., 0, None] * u[None, :, 0, :]
         for j in range(1, self.dim):
-            out = out + v[..., j, None] * u[:, j, :]
+            out = out + v[..., j, None] * u[None, :, j, :]
         return out
 
     def _score_block(self, x):
@@ -392,10 +712,95 @@ class GaussianMixture:
             outer = _sym(jnp.einsum("nki,nkj->nij", c, c))
         return s, outer - within
 
+    def _hvp_block(self, x, v):
+        _, r, g = self._block_terms(x)
+        s = jnp.einsum("nk,nkd->nd", r, g)
+        c = jnp.sqrt(r)[..., None] * (g - s[:, None, :])
+        cv = jnp.einsum("nkd,nd->nk", c, v)
+        vk = jnp.broadcast_to(v[:, None, :], c.shape)
+        pv = self._rotate_out(self._rotate_in(vk) / self.eigvals[None])  # S_k⁻¹ v
+        return jnp.einsum("nkd,nk->nd", c, cv) - jnp.einsum("nk,nkd->nd", r, pv)
+
+    def _hessian_diagonal_block(self, x):
+        _, r, g = self._block_terms(x)
+        s = jnp.einsum("nk,nkd->nd", r, g)
+        c = jnp.sqrt(r)[..., None] * (g - s[:, None, :])
+        prec_diag = jnp.einsum("kde,ke->kd", self.eigvecs**2, 1.0 / self.eigvals)
+        return jnp.sum(c * c, axis=1) - r @ prec_diag
+
+    # -- the limit kernels of a rank-deficient p0 -----------------------------------------
+    def _singular_terms(self, x, hessian: bool = False, v=None) -> dict:
+        r"""Everything about ``(B, D)`` points of a rank-deficient $p_0$, as the limit
+        $\varepsilon\to0^+$ of the mixture with covariances $\Sigma_k+\varepsilon I$.
+
+        Per component: $z=U_k^\top(x-\mu_k)$ split into range coordinates (eigenvalue > 0)
+        and null coordinates; the regular part $c_k=\log\pi_k-\frac12(r_k\log2\pi+
+        \sum_{e>0}\log e+\sum_{e>0}z^2/e)$ (the log-density on the support); the point is
+        on the support when every null coordinate is within :data:`RANK_RTOL`
+        $\cdot(\|x\|+\|\mu_k\|)$. In the limit $\log N_k^\varepsilon=c_k+\frac{D-r_k}2
+        \log\frac1{2\pi\varepsilon}\cdot$[on support] $-\|z_{\rm null}\|^2/2\varepsilon$,
+        so the components that matter at $x$ are those on whose support it lies with the
+        largest $D-r_k$ ("level"); if none (no full-rank component, $x$ on no support),
+        the one with the smallest $\|z_{\rm null}\|$.
+        """
+        num_k, dim = self.num_components, self.dim
+        e = self.eigvals
+        pos = e > 0  # (K, D)
+        e1 = jnp.where(pos, e, 1.0)
+        d = x[:, None, :] - self.means[None]  # (B, K, D)
+        z = self._rotate_in(d)
+        zr = jnp.where(pos[None], z, 0.0)
+        zn = jnp.where(pos[None], 0.0, z)
+        ze = zr / e1[None]
+        maha = jnp.sum(zr * ze, axis=-1)  # (B, K)
+        rank = jnp.sum(pos, axis=-1)  # (K,)
+        logdet = jnp.sum(jnp.where(pos, jnp.log(e1), 0.0), axis=-1)
+        c = self.log_weights[None] - 0.5 * ((rank * LOG_2PI + logdet)[None] + maha)
+        scale = jnp.linalg.norm(x, axis=-1)[:, None] + jnp.linalg.norm(self.means, axis=-1)[None]
+        on = jnp.max(jnp.abs(zn), axis=-1) <= RANK_RTOL * scale  # (B, K)
+        level = jnp.where(on, (dim - rank)[None], -1)
+        top = jnp.max(level, axis=-1)  # (B,)
+        active = (level == top[:, None]) & (top[:, None] >= 0)
+        nsq = jnp.sum(zn * zn, axis=-1)
+        nearest = jnp.argmin(nsq, axis=-1)
+        chosen = jnp.where((top >= 0)[:, None], active, jax.nn.one_hot(nearest, num_k, dtype=bool))
+        key = jnp.where(chosen, c, -jnp.inf)
+        r = jax.nn.softmax(key, axis=-1)
+        inf = jnp.asarray(jnp.inf, dtype=c.dtype)
+        log_prob = jnp.where(
+            top > 0, inf, jnp.where(top == 0, jax.nn.logsumexp(key, axis=-1), -inf)
+        )
+        component = jnp.where(level > 0, inf, jnp.where(level == 0, c, -inf))
+        g = -self._rotate_out(ze)  # (B, K, D): the score within each support
+        s_fin = jnp.einsum("bk,bkd->bd", r, g)
+        # off every support (no full-rank component): infinite, towards the nearest support
+        toward = -self._rotate_out(zn)  # (B, K, D)
+        vdir = jnp.take_along_axis(toward, nearest[:, None, None], axis=1)[:, 0, :]
+        tol = RANK_RTOL * jnp.max(jnp.abs(vdir), axis=-1, keepdims=True)
+        s_inf = jnp.where(vdir > tol, inf, jnp.where(vdir < -tol, -inf, 0.0))
+        score = jnp.where((top >= 0)[:, None], s_fin, s_inf)
+        out = {"component": component, "log_prob": log_prob, "r": r, "score": score}
+        if hessian:
+            u = self.eigvecs
+            pinv = jnp.einsum("kij,kj,klj->kil", u, jnp.where(pos, 1.0 / e1, 0.0), u)
+            proj = jnp.einsum("kij,kj,klj->kil", u, jnp.where(pos, 0.0, 1.0), u)
+            cc = jnp.sqrt(r)[..., None] * (g - s_fin[:, None, :])
+            finite = _sym(jnp.einsum("bki,bkj->bij", cc, cc) - jnp.einsum("bk,kij->bij", r, pinv))
+            p = _sym(jnp.einsum("bk,kij->bij", r, proj))
+            out["hessian"] = jnp.where(p > RANK_RTOL, -inf, jnp.where(p < -RANK_RTOL, inf, finite))
+            out["hdiag"] = jnp.diagonal(out["hessian"], axis1=-2, axis2=-1)
+            if v is not None:
+                fv = jnp.einsum("bij,bj->bi", finite, v)
+                pv = jnp.einsum("bij,bj->bi", p, v)
+                vt = RANK_RTOL * jnp.max(jnp.abs(v), axis=-1, keepdims=True)
+                out["hvp"] = jnp.where(pv > vt, -inf, jnp.where(pv < -vt, inf, fv))
+        return out
+
     # -- sampling -----------------------------------------------------------------------
     def sample(self, key, n: int) -> jax.Array:
-        """Draw ``n`` samples, shape ``(n, D)``, with a JAX PRNG ``key``."""
-        return _jit_sample(self, key, check_count(n, "n"))
+        """Draw ``n`` samples, shape ``(n, D)``, with a JAX PRNG ``key`` (samples of a
+        rank-deficient component lie on its support)."""
+        return _jit_sample(self, check_key(key), check_count(n, "n"))
 
     def _sample_impl(self, key, n):
         kc, ke = jax.random.split(key)
@@ -406,9 +811,17 @@ class GaussianMixture:
             z = jnp.einsum("nde,ne->nd", self.eigvecs[comps], z)
         return self.means[comps] + z
 
+    # -- Tweedie posterior (block kernels; the public functions are module level) ---------
+    def _posterior_prep(self, alpha, sigma):
+        return None
+
+    def _posterior_block(self, which: str, prep, x_t, alpha, sigma):
+        return _DENSE_POSTERIOR_BLOCKS[which](self, x_t, alpha, sigma)
+
     # -- serialization --------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """Plain-Python description ``{"weights", "means", "covs"}`` (full covariances)."""
+        """Plain-Python description ``{"weights", "means", "covs"}`` (full covariances; for
+        the low-rank kind ``{"weights", "means", "factors", "diag"}``)."""
         return {
             "weights": np.asarray(self.weights).tolist(),
             "means": np.asarray(self.means).tolist(),
@@ -424,11 +837,363 @@ def check_mixture(gm, name: str = "gm") -> GaussianMixture:
 
 
 # ---------------------------------------------------------------------------------------
+# The low-rank-plus-diagonal kind
+# ---------------------------------------------------------------------------------------
+@jax.tree_util.register_pytree_node_class
+class LowRankGaussianMixture(GaussianMixture):
+    r"""The ``"low_rank"`` kind of :class:`GaussianMixture`: covariances
+    $\Sigma_k=F_kF_k^\top+\mathrm{diag}(d_k)$, never formed. Build it with
+    :meth:`GaussianMixture.from_low_rank`.
+
+    Attributes (pytree leaves): ``log_weights (K,)``, ``means (K, D)``, ``factors
+    (K, D, r)``, ``diag (K, D)``. The dense attributes ``eigvals``, ``eigvecs``, ``covs``
+    and ``precisions`` are dense *views*, computed on request for D up to
+    :data:`DENSE_VIEW_MAX_DIM` and refused beyond.
+    """
+
+    __slots__ = ("factors", "diag", "zero_diag")
+
+    @classmethod
+    def _build(cls, weights, means, factors, diag):
+        if not is_concrete((weights, means, factors, diag)):
+            means = jnp.asarray(means)
+            factors = jnp.asarray(factors)
+            diag = jnp.asarray(diag)
+            if diag.ndim == 1:
+                diag = jnp.broadcast_to(diag[:, None], means.shape)
+            obj = object.__new__(cls)
+            obj._set_lr(jnp.log(jnp.asarray(weights)), means, factors, diag, False)
+            return obj
+        warn_if_float32("GaussianMixture.from_low_rank")
+        w, mu = _validate_weights_means(weights, means)
+        k, d = mu.shape
+        f = as_float_array(factors, "factors")
+        if f.ndim != 3 or f.shape[:2] != (k, d) or f.shape[2] == 0:
+            raise ValueError(
+                f"factors must have shape (K, D, r) = ({k}, {d}, r), r >= 1, got {f.shape}"
+            )
+        _require_finite(f, "factors")
+        dg = as_float_array(diag, "diag")
+        if dg.shape == (k,):
+            dg = np.repeat(dg[:, None], d, axis=1)
+        elif dg.shape != (k, d):
+            raise ValueError(
+                f"diag must have shape (K, D) = ({k}, {d}) or (K,) = ({k},), got {dg.shape}"
+            )
+        _require_finite(dg, "diag")
+        dg = dg.copy()
+        for i in range(k):
+            scale = max(float(np.max(np.sum(f[i] ** 2, axis=-1) + dg[i])), _TINY)
+            tol = RANK_RTOL * scale
+            if np.min(dg[i]) < -tol:
+                j = int(np.argmin(dg[i]))
+                raise ValueError(
+                    f"diag[{i}] must be >= 0 (component {i}: entry {j} is {dg[i, j]:.3g})"
+                )
+            dg[i] = np.where(dg[i] <= tol, 0.0, dg[i])
+        obj = object.__new__(cls)
+        obj._set_lr(
+            jnp.asarray(np.log(w)),
+            jnp.asarray(mu),
+            jnp.asarray(f),
+            jnp.asarray(dg),
+            bool(np.any(dg == 0.0)),
+        )
+        return obj
+
+    def _set_lr(self, log_weights, means, factors, diag, zero_diag):
+        object.__setattr__(self, "log_weights", log_weights)
+        object.__setattr__(self, "means", means)
+        object.__setattr__(self, "factors", factors)
+        object.__setattr__(self, "diag", diag)
+        object.__setattr__(self, "zero_diag", bool(zero_diag))
+
+    def tree_flatten(self):
+        return (self.log_weights, self.means, self.factors, self.diag), (self.zero_diag,)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        obj = object.__new__(cls)
+        obj._set_lr(*children, *aux)
+        return obj
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return "low_rank"
+
+    @property
+    def rank(self) -> int:
+        """The number r of factor columns."""
+        return self.factors.shape[-1]
+
+    @property
+    def latent_dim(self) -> int:
+        """r + D: ``z[:, :r]`` drives the factors, ``z[:, r:]`` the diagonal."""
+        return self.rank + self.dim
+
+    @property
+    def diagonal(self) -> bool:
+        return False
+
+    @property
+    def ranks(self) -> jax.Array:
+        r"""``(K,)`` rank of each $\Sigma_k$: D where ``diag > 0``; with zero diagonal
+        entries on the index set Z, $|Z^c|+\mathrm{rank}\,F_{k,Z}$ (singular values of the
+        rows in Z below :data:`RANK_RTOL` times the largest variance count as 0)."""
+        if not self.zero_diag:
+            return jnp.full(self.means.shape[:-1], self.dim, dtype=jnp.int32)
+        zero = self.diag == 0
+        fz = jnp.where(zero[..., None], self.factors, 0.0)
+        sv2 = jnp.linalg.eigvalsh(jnp.einsum("kdi,kdj->kij", fz, fz))
+        scale = jnp.max(jnp.sum(self.factors**2, axis=-1) + self.diag, axis=-1)
+        tol = RANK_RTOL * jnp.maximum(scale, _TINY)
+        return jnp.sum(~zero, axis=-1) + jnp.sum(sv2 > tol[:, None], axis=-1)
+
+    @property
+    def rank_deficient(self) -> bool:
+        """Whether a component covariance is singular (only possible with zero ``diag``
+        entries; a traced mixture with zero entries counts as rank-deficient)."""
+        if not self.zero_diag:
+            return False
+        if not is_concrete(self.factors):
+            return True
+        return bool(np.any(np.asarray(self.ranks) < self.dim))
+
+    def _dense_check(self, what: str) -> None:
+        if self.dim > DENSE_VIEW_MAX_DIM:
+            raise ValueError(
+                f"{what} of a low-rank mixture forms D x D matrices; D = {self.dim} is above "
+                f"DENSE_VIEW_MAX_DIM = {DENSE_VIEW_MAX_DIM} (use gm.to_dense() to convert "
+                "explicitly)"
+            )
+
+    @property
+    def covs(self) -> jax.Array:
+        self._dense_check("covs")
+        full = jnp.einsum("kir,kjr->kij", self.factors, self.factors)
+        return _sym(full + jax.vmap(jnp.diag)(self.diag))
+
+    def _dense_eig(self):
+        self._dense_check("the eigendecomposition (eigvals/eigvecs)")
+        e, u = jnp.linalg.eigh(self.covs)
+        top = jnp.maximum(jnp.max(e, axis=-1, keepdims=True), _TINY)
+        return jnp.where(jnp.abs(e) <= RANK_RTOL * top, 0.0, e), u
+
+    @property
+    def eigvals(self) -> jax.Array:
+        """``(K, D)`` eigenvalues of the covariances (a dense view, D ≤ DENSE_VIEW_MAX_DIM)."""
+        return self._dense_eig()[0]
+
+    @property
+    def eigvecs(self) -> jax.Array:
+        """``(K, D, D)`` eigenvectors (a dense view, D ≤ DENSE_VIEW_MAX_DIM)."""
+        return self._dense_eig()[1]
+
+    @property
+    def precisions(self) -> jax.Array:
+        self._dense_check("precisions")
+        self._need_positive_diag("precisions")
+        wh = _woodbury.whiten(self.factors, self.diag)
+        low = _woodbury.inverse_low_rank(wh)
+        return _sym(jax.vmap(jnp.diag)(1.0 / self.diag) - jnp.einsum("kir,kjr->kij", low, low))
+
+    def covariance(self) -> jax.Array:
+        dm = self.means - self.mean()[None, :]
+        w = self.weights
+        return (
+            jnp.einsum("k,kir,kjr->ij", w, self.factors, self.factors)
+            + jnp.diag(w @ self.diag)
+            + jnp.einsum("k,ki,kj->ij", w, dm, dm)
+        )
+
+    def to_dense(self) -> GaussianMixture:
+        """The same mixture as the dense kind (forms K matrices of D × D, any D)."""
+        if is_concrete(self.factors):
+            full = np.einsum("kir,kjr->kij", np.asarray(self.factors), np.asarray(self.factors))
+            full = full + np.stack([np.diag(d) for d in np.asarray(self.diag)])
+            return GaussianMixture(np.asarray(self.weights), np.asarray(self.means), full)
+        full = jnp.einsum("kir,kjr->kij", self.factors, self.factors)
+        full = _sym(full + jax.vmap(jnp.diag)(self.diag))
+        e, u = jnp.linalg.eigh(full)
+        return GaussianMixture.tree_unflatten((False, False), (self.log_weights, self.means, e, u))
+
+    def __repr__(self) -> str:
+        extra = ", zero diagonal entries" if self.zero_diag else ""
+        return (
+            f"GaussianMixture(K={self.num_components}, D={self.dim}, low-rank-plus-diagonal "
+            f"covariances, r={self.rank}{extra})"
+        )
+
+    def _need_positive_diag(self, what: str) -> None:
+        if self.zero_diag:
+            raise ValueError(
+                f"{what}: this low-rank mixture has zero diagonal entries, so p0 may have no "
+                "density with respect to Lebesgue measure; the low-rank kernels of p0 itself "
+                "need diag > 0. Use gm.noised(alpha, sigma) (sigma > 0) for p_t, or "
+                "gm.to_dense() for the dense kind's +-inf conventions"
+            )
+
+    # -- noising, points, sampling ------------------------------------------------------
+    def _noised_impl(self, alpha, sigma):
+        return LowRankGaussianMixture.tree_unflatten(
+            (False,),
+            (
+                self.log_weights,
+                alpha * self.means,
+                alpha * self.factors,
+                alpha**2 * self.diag + sigma**2,
+            ),
+        )
+
+    def _component_points_impl(self, comp, z):
+        k, r = self.num_components, self.rank
+        onehot = jax.nn.one_hot(comp, k, dtype=z.dtype)  # (B, K)
+        # one product (B, K r) @ (K r, D): no per-point (D, r) gather
+        lifted = (onehot[:, :, None] * z[:, None, :r]).reshape(z.shape[0], k * r)
+        ft = jnp.swapaxes(self.factors, 1, 2).reshape(k * r, self.dim)
+        return self.means[comp] + lifted @ ft + jnp.sqrt(self.diag[comp]) * z[:, r:]
+
+    def _sample_impl(self, key, n):
+        kc, ke = jax.random.split(key)
+        comps = jax.random.categorical(kc, self.log_weights, shape=(n,))
+        z = jax.random.normal(ke, (n, self.latent_dim), dtype=self.means.dtype)
+        return self._blocks(
+            lambda b: (self._component_points_impl(b[:, 0].astype(jnp.int32), b[:, 1:]),),
+            jnp.concatenate([comps[:, None].astype(z.dtype), z], axis=1),
+        )[0]
+
+    # -- per-point kernels ----------------------------------------------------------------
+    def _block_rows(self) -> int:
+        per_row = 8 * self.num_components * (2 * self.dim + self.rank)
+        return int(min(_LR_BLOCK_MAX, max(16, _LR_BLOCK_BYTES // per_row)))
+
+    def _lr_terms(self, wh, x):
+        """``(comp (B, K), r (B, K), g (K, B, D))`` for a block of points."""
+        u, maha = _woodbury.solve_terms(wh, self.means, x)
+        comp = self.log_weights[None] - 0.5 * (self.dim * LOG_2PI + wh.logdet[None] + maha.T)
+        r = jax.nn.softmax(comp, axis=-1)
+        g = -u / wh.rsd[:, None, :]
+        return comp, r, g
+
+    def _wh(self, what: str):
+        self._need_positive_diag(what)
+        return _woodbury.whiten(self.factors, self.diag)
+
+    def _component_log_prob_impl(self, x, block=None):
+        wh = self._wh("component_log_prob")
+        return self._blocks(lambda b: (self._lr_terms(wh, b)[0],), x, block)[0]
+
+    def _log_prob_impl(self, x, block=None):
+        wh = self._wh("log_prob")
+        fn = lambda b: (jax.nn.logsumexp(self._lr_terms(wh, b)[0], axis=-1),)  # noqa: E731
+        return self._blocks(fn, x, block)[0]
+
+    def _responsibilities_impl(self, x, block=None):
+        wh = self._wh("responsibilities")
+        return self._blocks(lambda b: (self._lr_terms(wh, b)[1],), x, block)[0]
+
+    def _score_impl(self, x, block=None):
+        wh = self._wh("score")
+
+        def fn(b):
+            _, r, g = self._lr_terms(wh, b)
+            return (jnp.einsum("bk,kbd->bd", r, g),)
+
+        return self._blocks(fn, x, block)[0]
+
+    def _centred(self, wh, b):
+        _, r, g = self._lr_terms(wh, b)
+        s = jnp.einsum("bk,kbd->bd", r, g)
+        c = jnp.sqrt(r).T[:, :, None] * (g - s[None])  # (K, B, D)
+        return r, s, c
+
+    def _score_and_hessian_impl(self, x, block=None):
+        self._dense_check("the full Hessian")
+        wh = self._wh("score_and_hessian")
+        low = _woodbury.inverse_low_rank(wh)  # (K, D, r)
+
+        def fn(b):
+            r, s, c = self._centred(wh, b)
+            outer = jnp.einsum("kbi,kbj->bij", c, c)
+            within = jax.vmap(jnp.diag)(r @ (1.0 / self.diag)) - jnp.einsum(
+                "bk,kir,kjr->bij", r, low, low
+            )
+            return s, _sym(outer - within)
+
+        return self._blocks(fn, x, block)
+
+    def _hvp_impl(self, x, v, block=None):
+        wh = self._wh("hessian_vector_product")
+        dim = self.dim
+
+        def fn(b):
+            xb, vb = b[:, :dim], b[:, dim:]
+            r, _, c = self._centred(wh, xb)
+            cv = jnp.einsum("kbd,bd->kb", c, vb)
+            pv = _woodbury.apply_inverse(wh, jnp.broadcast_to(vb[None], c.shape))
+            return (jnp.einsum("kbd,kb->bd", c, cv) - jnp.einsum("bk,kbd->bd", r, pv),)
+
+        return self._blocks(fn, jnp.concatenate([x, v], axis=-1), block)[0]
+
+    def _hessian_diagonal_impl(self, x, block=None):
+        wh = self._wh("hessian_diagonal")
+
+        def fn(b):
+            r, _, c = self._centred(wh, b)
+            return (jnp.sum(c * c, axis=0) - r @ wh.prec_diag,)
+
+        return self._blocks(fn, x, block)[0]
+
+    # -- Tweedie posterior ----------------------------------------------------------------
+    def _posterior_prep(self, alpha, sigma):
+        dn = alpha**2 * self.diag + sigma**2
+        wh = _woodbury.whiten(alpha * self.factors, dn)
+        # tr V_k = sigma^2 tr(Sigma_k S_k^-1) = sigma^2 [sum_j gamma/(1+gamma) / alpha^2
+        #          + sum_i d_i (S_k^-1)_ii]   (docs/mixture.md, low-rank posterior)
+        tr_v = sigma**2 * (
+            jnp.sum(1.0 - wh.inv1g, axis=-1) / alpha**2 + jnp.sum(self.diag * wh.prec_diag, -1)
+        )
+        return wh, tr_v
+
+    def _posterior_parts_lr(self, prep, x_t, alpha):
+        wh, tr_v = prep
+        u, maha = _woodbury.solve_terms(wh, alpha * self.means, x_t)
+        comp = self.log_weights[None] - 0.5 * (self.dim * LOG_2PI + wh.logdet[None] + maha.T)
+        r = jax.nn.softmax(comp, axis=-1)  # (B, K)
+        y = u / wh.rsd[:, None, :]  # S_k^-1 (x - alpha mu_k), (K, B, D)
+        fy = jnp.einsum("kdr,kbd->kbr", self.factors, y)
+        sy = jnp.einsum("kdr,kbr->kbd", self.factors, fy) + self.diag[:, None, :] * y
+        m = self.means[:, None, :] + alpha * sy  # (K, B, D)
+        return r, m, tr_v
+
+    def _posterior_block(self, which: str, prep, x_t, alpha, sigma):
+        if which == "cov":
+            return _posterior_cov_block(self.to_dense(), x_t, alpha, sigma)
+        r, m, tr_v = self._posterior_parts_lr(prep, x_t, alpha)
+        mbar = jnp.einsum("bk,kbd->bd", r, m)
+        if which == "mean":
+            return (mbar,)
+        spread = jnp.sum((m - mbar[None]) ** 2, axis=-1)  # (K, B)
+        return (jnp.einsum("bk,kb->b", r, tr_v[:, None] + spread),)
+
+    # -- serialization --------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "weights": np.asarray(self.weights).tolist(),
+            "means": np.asarray(self.means).tolist(),
+            "factors": np.asarray(self.factors).tolist(),
+            "diag": np.asarray(self.diag).tolist(),
+        }
+
+
+# ---------------------------------------------------------------------------------------
 # Tweedie posterior moments
 # ---------------------------------------------------------------------------------------
 def _posterior_inputs(gm: GaussianMixture, x_t, alpha, sigma):
     """Validate and convert the posterior functions' arguments."""
-    _check_alpha_sigma(alpha, sigma)
+    check_mixture(gm)
+    _check_alpha_sigma(alpha, sigma, gm)
     x_t = gm._check_x(x_t, "x_t")
     alpha = jnp.asarray(alpha, dtype=gm.means.dtype)
     sigma = jnp.asarray(sigma, dtype=gm.means.dtype)
@@ -437,15 +1202,17 @@ def _posterior_inputs(gm: GaussianMixture, x_t, alpha, sigma):
 
 def _posterior_parts(gm: GaussianMixture, x_t, alpha, sigma):
     """Responsibilities (..., K), component posterior means (..., K, D) and component
-    posterior covariance eigenvalues (K, D) of x0 | x_t (no validation)."""
+    posterior covariance eigenvalues (K, D) of x0 | x_t (no validation; dense kind)."""
+    nd = x_t.ndim + 1
     et = alpha**2 * gm.eigvals + sigma**2  # eigenvalues of S_k
-    d = x_t[..., None, :] - alpha * gm.means
+    d = x_t[..., None, :] - alpha * _lead(gm.means, nd)
     z = gm._rotate_in(d)
-    maha = jnp.sum(z * z / et, axis=-1)
-    comp = gm.log_weights - 0.5 * (gm.dim * LOG_2PI + jnp.sum(jnp.log(et), -1) + maha)
+    maha = jnp.sum(z * z / _lead(et, nd), axis=-1)
+    logdet = jnp.sum(jnp.log(et), -1)
+    comp = _lead(gm.log_weights, nd - 1) - 0.5 * (gm.dim * LOG_2PI + _lead(logdet, nd - 1) + maha)
     r = jax.nn.softmax(comp, axis=-1)
     # m_k = mu_k + alpha Σ_k S_k^{-1} d_k ; V_k = Σ_k - α² Σ_k S_k⁻¹ Σ_k = U diag(e σ²/e_t) Uᵀ
-    m = gm.means + alpha * gm._rotate_out(gm.eigvals / et * z)
+    m = _lead(gm.means, nd) + alpha * gm._rotate_out(_lead(gm.eigvals / et, nd) * z)
     v = gm.eigvals * sigma**2 / et
     return r, m, v
 
@@ -458,7 +1225,8 @@ def posterior_components(gm: GaussianMixture, x_t, alpha, sigma):
     (FORMULAS.md §4).
 
     Args:
-        gm: the clean mixture $p_0$.
+        gm: the clean mixture $p_0$ (a low-rank mixture is taken in its dense view, D up
+            to :data:`DENSE_VIEW_MAX_DIM`).
         x_t: ``(..., D)`` noisy points.
         alpha, sigma: scalars > 0.
 
@@ -467,6 +1235,9 @@ def posterior_components(gm: GaussianMixture, x_t, alpha, sigma):
         $V_k$ in the eigenbasis ``gm.eigvecs``.
     """
     x_t, alpha, sigma = _posterior_inputs(gm, x_t, alpha, sigma)
+    if gm.kind == "low_rank":
+        gm._dense_check("posterior_components")
+        gm = gm.to_dense()
     return _posterior_parts(gm, x_t, alpha, sigma)
 
 
@@ -489,30 +1260,42 @@ def _posterior_cov_trace_block(gm, x_t, alpha, sigma):
     r, m, v = _posterior_parts(gm, x_t, alpha, sigma)
     mbar = jnp.einsum("...k,...kd->...d", r, m)
     spread = jnp.sum((m - mbar[..., None, :]) ** 2, axis=-1)
-    return (jnp.einsum("...k,...k->...", r, jnp.sum(v, -1) + spread),)
+    tr_v = _lead(jnp.sum(v, -1), spread.ndim)
+    return (jnp.einsum("...k,...k->...", r, tr_v + spread),)
 
 
-def _posterior_kernel(block_fn):
-    """Jitted kernel applying ``block_fn`` to cache-sized blocks of points (see
-    ``GaussianMixture._blocks``)."""
+_DENSE_POSTERIOR_BLOCKS = {
+    "mean": _posterior_mean_block,
+    "cov": _posterior_cov_block,
+    "trace": _posterior_cov_trace_block,
+}
+
+
+def _posterior_kernel(which: str):
+    """Jitted kernel applying the ``which`` posterior block function of the mixture's kind
+    to cache-sized blocks of points (see ``GaussianMixture._blocks``)."""
 
     @jax.jit
     def kernel(gm, x_t, alpha, sigma):
-        return gm._blocks(lambda xb: block_fn(gm, xb, alpha, sigma), x_t)[0]
+        prep = gm._posterior_prep(alpha, sigma)
+        fn = lambda xb: gm._posterior_block(which, prep, xb, alpha, sigma)  # noqa: E731
+        return gm._blocks(fn, x_t)[0]
 
     return kernel
 
 
-_posterior_mean_kernel = _posterior_kernel(_posterior_mean_block)
-_posterior_cov_kernel = _posterior_kernel(_posterior_cov_block)
-_posterior_cov_trace_kernel = _posterior_kernel(_posterior_cov_trace_block)
+_posterior_mean_kernel = _posterior_kernel("mean")
+_posterior_cov_kernel = _posterior_kernel("cov")
+_posterior_cov_trace_kernel = _posterior_kernel("trace")
 
 
 def posterior_mean(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
     r"""Tweedie posterior mean $\mathbb E[x_0\mid x_t]=\sum_k r_k m_k$ for
     $x_t=\alpha x_0+\sigma\varepsilon$, $x_0\sim$ ``gm``, with the component posteriors
     $m_k=\mu_k+\alpha\Sigma_kS_k^{-1}(x_t-\alpha\mu_k)$, $S_k=\alpha^2\Sigma_k+\sigma^2I$
-    and $r_k$ the responsibilities under the noised mixture (FORMULAS.md §4).
+    and $r_k$ the responsibilities under the noised mixture (FORMULAS.md §4). For the
+    low-rank kind $\Sigma_kS_k^{-1}(x_t-\alpha\mu_k)$ is applied by Woodbury, $O(KDr)$ per
+    point. Rank-deficient ``gm`` works as any other (σ > 0 makes $S_k$ invertible).
 
     Equals $(x_t+\sigma^2\nabla\log p_t(x_t))/\alpha$ (Tweedie), which the tests check.
 
@@ -526,6 +1309,7 @@ def posterior_mean(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
         ``(..., D)``.
 
     Raises:
+        TypeError: ``gm`` not a mixture; ``x_t``, α or σ not real numbers.
         ValueError: for α ≤ 0, σ ≤ 0, non-scalar α/σ, or ``x_t`` of the wrong shape or
             non-finite.
     """
@@ -541,7 +1325,8 @@ def posterior_cov(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
     loses PSD by cancellation at large σ.
 
     Args:
-        gm: the clean mixture $p_0$.
+        gm: the clean mixture $p_0$ (the low-rank kind in its dense view, D up to
+            :data:`DENSE_VIEW_MAX_DIM`; use :func:`posterior_cov_trace` beyond).
         x_t: ``(..., D)`` noisy points.
         alpha: scalar α > 0.
         sigma: scalar σ > 0.
@@ -549,13 +1334,18 @@ def posterior_cov(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
     Returns:
         ``(..., D, D)``, exactly symmetric.
     """
-    return _posterior_cov_kernel(gm, *_posterior_inputs(gm, x_t, alpha, sigma))
+    x_t, alpha, sigma = _posterior_inputs(gm, x_t, alpha, sigma)
+    if gm.kind == "low_rank":
+        gm._dense_check("posterior_cov")
+    return _posterior_cov_kernel(gm, x_t, alpha, sigma)
 
 
 def posterior_cov_trace(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
     r"""The trace of :func:`posterior_cov` without forming D×D matrices,
     $\mathrm{tr}\,\mathrm{Cov}[x_0\mid x_t]=\sum_k r_k\,\mathrm{tr}V_k+\sum_k r_k\|m_k-\bar m\|^2$.
-    ``(..., D)`` → ``(...)``."""
+    ``(..., D)`` → ``(...)``. For the low-rank kind
+    $\mathrm{tr}V_k=\sigma^2\,\mathrm{tr}(\Sigma_kS_k^{-1})$ is computed from the capacitance
+    matrix (docs/mixture.md), $O(KDr)$ per point."""
     return _posterior_cov_trace_kernel(gm, *_posterior_inputs(gm, x_t, alpha, sigma))
 
 
@@ -634,47 +1424,103 @@ def random_anisotropic(
 # ---------------------------------------------------------------------------------------
 # JSON
 # ---------------------------------------------------------------------------------------
+_DENSE_KEYS = ("weights", "means", "covs")
+_LOW_RANK_KEYS = ("weights", "means", "factors", "diag")
+
+
 def from_json(source) -> GaussianMixture:
-    """Read a mixture from a JSON file path or string: ``{"weights": [...], "means": [[...]],
-    "covs": [...]}`` with covs full, diagonal or isotropic (as in :class:`GaussianMixture`).
+    """Read a mixture from JSON: a JSON string, or a file path (``str`` or ``os.PathLike``).
+
+    Two layouts: ``{"weights": [...], "means": [[...]], "covs": [...]}`` with covs full,
+    diagonal or isotropic (as in :class:`GaussianMixture`), or the low-rank kind
+    ``{"weights", "means", "factors", "diag"}`` (as in
+    :meth:`GaussianMixture.from_low_rank`), as written by :func:`to_json`.
 
     Raises:
-        ValueError: one line saying what is malformed.
+        TypeError: ``source`` is not a string or path (``bytes`` included: decode it).
+        ValueError: one line saying what is wrong: the file cannot be read or is not UTF-8,
+            malformed JSON, not an object, unknown keys (listing the known ones), missing
+            keys, or a value the constructor refuses (strings or booleans where numbers
+            belong, shapes, NaN/inf, ...), naming the key.
     """
-    text = str(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            "source must be a JSON string or a file path (str or os.PathLike), got bytes; "
+            "decode JSON bytes with .decode('utf-8') first"
+        )
+    if isinstance(source, os.PathLike):
+        path, text = os.fspath(source), None
+    elif isinstance(source, str):
+        path, text = (None, source) if source.lstrip().startswith(("{", "[")) else (source, None)
+    else:
+        raise TypeError(
+            f"source must be a JSON string or a file path (str or os.PathLike), got "
+            f"{type(source).__name__}"
+        )
+    if path is not None:
+        if isinstance(path, bytes):
+            raise TypeError("source must be a str path, got a bytes path")
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        except OSError as exc:
+            raise ValueError(
+                f"mixture file {path!s} cannot be read: {exc.strerror or exc}"
+            ) from exc
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"mixture file {path!s} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                f"offset {exc.start}); a mixture file is JSON"
+            ) from exc
     try:
-        if not text.lstrip().startswith(("{", "[")):
-            with open(text, encoding="utf-8") as fh:
-                text = fh.read()
         data = json.loads(text)
-    except OSError as exc:
-        raise ValueError(f"mixture file {source!s} cannot be read: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"mixture JSON is malformed: {exc.msg} at line {exc.lineno}") from exc
     if not isinstance(data, dict):
-        raise ValueError("mixture JSON must be an object with keys weights, means, covs")
-    missing = [k for k in ("weights", "means", "covs") if k not in data]
+        raise ValueError(
+            "mixture JSON must be an object with keys weights, means, covs (or weights, "
+            "means, factors, diag)"
+        )
+    low_rank = "factors" in data or "diag" in data
+    known = _LOW_RANK_KEYS if low_rank else _DENSE_KEYS
+    check_known_keys(data, known, "mixture JSON")
+    missing = [k for k in known if k not in data]
     if missing:
         raise ValueError(f"mixture JSON lacks key(s): {', '.join(missing)}")
     try:
+        if low_rank:
+            return GaussianMixture.from_low_rank(
+                data["weights"], data["means"], data["factors"], data["diag"]
+            )
         return GaussianMixture(data["weights"], data["means"], data["covs"])
     except TypeError as exc:
         raise ValueError(f"mixture JSON: {exc}") from exc
 
 
 def to_json(gm: GaussianMixture) -> str:
-    """Serialize a mixture to the JSON format read by :func:`from_json`."""
-    return json.dumps(gm.to_dict())
+    """Serialize a mixture to the JSON format read by :func:`from_json` (full covariances
+    for the dense kind, factors and diagonals for the low-rank kind).
+
+    Raises:
+        TypeError: ``gm`` is not a :class:`GaussianMixture`.
+    """
+    check_mixture(gm)
+    return json.dumps(gm.to_dict(), allow_nan=False)
 
 
 # ---------------------------------------------------------------------------------------
-# validation helpers
+# kernels and validation helpers
 # ---------------------------------------------------------------------------------------
 _jit_component_log_prob = jax.jit(lambda gm, x: gm._component_log_prob_impl(x))
 _jit_log_prob = jax.jit(lambda gm, x: gm._log_prob_impl(x))
 _jit_responsibilities = jax.jit(lambda gm, x: gm._responsibilities_impl(x))
 _jit_score = jax.jit(lambda gm, x: gm._score_impl(x))
 _jit_score_and_hessian = jax.jit(lambda gm, x: gm._score_and_hessian_impl(x))
+_jit_hvp = jax.jit(lambda gm, x, v: gm._hvp_impl(x, v))
+_jit_hessian_diagonal = jax.jit(lambda gm, x: gm._hessian_diagonal_impl(x))
+_jit_component_points = jax.jit(lambda gm, comp, z: gm._component_points_impl(comp, z))
 _jit_noised = jax.jit(lambda gm, alpha, sigma: gm._noised_impl(alpha, sigma))
 _jit_sample = jax.jit(lambda gm, key, n: gm._sample_impl(key, n), static_argnums=2)
 
@@ -684,6 +1530,11 @@ _UNROLL_MAX_COMPONENTS = 32
 _ELEMENTWISE_MAX_DIM = 6
 _BLOCK_BYTES = 1 << 22  # (B, K, D) or (B, D, D) intermediates of one block: 4 MiB
 _BLOCK_MAX = 1 << 14
+# Low-rank kind: (K, B, D) intermediates of one block, up to 32 MiB: the (B, D) @ (D, r)
+# products per component then have enough rows to run at full BLAS speed.
+_LR_BLOCK_BYTES = 1 << 25
+_LR_BLOCK_MAX = 1 << 12
+_ORTHO_TOL = 1e-8
 
 
 def _block_size(num_components: int, dim: int) -> int:
@@ -708,15 +1559,16 @@ def _sym(a):
     return 0.5 * (a + jnp.swapaxes(a, -1, -2))
 
 
-def _check_alpha_sigma(alpha, sigma):
-    if is_concrete(alpha):
-        if np.ndim(alpha) != 0:
-            raise ValueError(f"alpha must be a scalar, got shape {np.shape(alpha)}")
-        check_positive(alpha, "alpha")
-    if is_concrete(sigma):
-        if np.ndim(sigma) != 0:
-            raise ValueError(f"sigma must be a scalar, got shape {np.shape(sigma)}")
-        check_positive(sigma, "sigma")
+def _check_alpha_sigma(alpha, sigma, gm=None):
+    """α, σ: finite positive real scalars (TypeError/ValueError naming them); for a
+    rank-deficient mixture σ² must not underflow to 0 (S_k would be singular)."""
+    check_scalar(alpha, "alpha", positive=True)
+    s = check_scalar(sigma, "sigma", positive=True)
+    if gm is not None and is_concrete(sigma) and s * s < _TINY and gm.rank_deficient:
+        raise ValueError(
+            f"sigma = {s!r} is too small for a rank-deficient mixture: sigma^2 underflows "
+            "float64 and the noised covariances would be singular (need sigma > 1.5e-154)"
+        )
 
 
 def _expand_covs_jnp(covs, k, d):
@@ -724,13 +1576,18 @@ def _expand_covs_jnp(covs, k, d):
         return covs
     if covs.ndim == 2:
         return jax.vmap(jnp.diag)(covs)
-    return covs[:, None, None] * jnp.eye(d, dtype=covs.dtype)
+    return covs[:, None, None] * jnp.eye(d, dtype=covs.dtype)[None]
 
 
-def _validate(weights, means, covs):
+def _require_finite(arr: np.ndarray, name: str) -> None:
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, but it contains NaN or inf")
+
+
+def _validate_weights_means(weights, means):
+    """Checked float64 ``(w (K,), mu (K, D))``, w normalised to sum exactly 1."""
     w = as_float_array(weights, "weights")
     mu = as_float_array(means, "means")
-    c = as_float_array(covs, "covs")
     if w.ndim != 1 or w.size == 0:
         raise ValueError(
             f"weights must be a non-empty 1-D array of shape (K,), got shape {w.shape}"
@@ -740,31 +1597,60 @@ def _validate(weights, means, covs):
         raise ValueError(
             f"means must have shape (K, D) = ({k}, D) to match weights, got {mu.shape}"
         )
-    d = mu.shape[1]
-    for name, arr in (("weights", w), ("means", mu), ("covs", c)):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite, but it contains NaN or inf")
+    _require_finite(w, "weights")
+    _require_finite(mu, "means")
     if np.any(w <= 0):
         i = int(np.argmax(w <= 0))
         raise ValueError(f"weights must all be > 0, but weights[{i}] = {w[i]!r}")
     if abs(w.sum() - 1.0) > _WEIGHT_TOL:
         raise ValueError(f"weights must sum to 1 (within {_WEIGHT_TOL:g}), got sum {w.sum()!r}")
-    w = w / w.sum()
+    return w / w.sum(), mu
+
+
+def _clip_eigenvalues(e: np.ndarray, name: str, i: int, what: str = "eigenvalue") -> np.ndarray:
+    """Eigenvalues ``e (D,)`` of component ``i``: those within RANK_RTOL of 0 (relative to
+    the largest) set to exactly 0; one more negative than that refused, naming ``name[i]``."""
+    top = max(float(np.max(e)), 0.0)
+    tol = RANK_RTOL * max(top, _TINY)
+    low = float(np.min(e))
+    if low < -tol:
+        raise ValueError(
+            f"{name}[{i}] is not positive semi-definite (component {i}: smallest {what} "
+            f"{low:.3g}, below -{RANK_RTOL:g} x the largest, {top:.3g})"
+        )
+    return np.where(np.abs(e) <= tol, 0.0, e)
+
+
+def _validate(weights, means, covs):
+    w = as_float_array(weights, "weights")
+    mu = as_float_array(means, "means")
+    c = as_float_array(covs, "covs")
+    w, mu = _validate_weights_means(w, mu)
+    k, d = mu.shape
+    _require_finite(c, "covs")
     if c.ndim == 1:
         if c.shape != (k,):
             raise ValueError(f"isotropic covs must have shape (K,) = ({k},), got {c.shape}")
         for i in range(k):
-            if c[i] <= 0:
-                raise ValueError(f"covs[{i}] must be > 0 (isotropic variance), got {c[i]!r}")
+            if c[i] < 0:
+                raise ValueError(
+                    f"covs[{i}] must be >= 0 (isotropic variance; 0 is an atom), got {c[i]!r}"
+                )
         e = np.repeat(c[:, None], d, axis=1)
         return w, mu, e, np.broadcast_to(np.eye(d), (k, d, d)).copy(), True
     if c.ndim == 2:
         if c.shape != (k, d):
             raise ValueError(f"diagonal covs must have shape (K, D) = ({k}, {d}), got {c.shape}")
+        e = c.copy()
         for i in range(k):
-            if np.any(c[i] <= 0):
-                raise ValueError(f"covs[{i}] must have diagonal entries > 0, got {c[i].tolist()}")
-        return w, mu, c.copy(), np.broadcast_to(np.eye(d), (k, d, d)).copy(), True
+            top = max(float(np.max(c[i])), 0.0)
+            if np.min(c[i]) < -RANK_RTOL * max(top, _TINY):
+                raise ValueError(
+                    f"covs[{i}] must have diagonal entries >= 0 (component {i}), got "
+                    f"{c[i].tolist()}"
+                )
+            e[i] = _clip_eigenvalues(c[i], "covs", i, "diagonal entry")
+        return w, mu, e, np.broadcast_to(np.eye(d), (k, d, d)).copy(), True
     if c.ndim != 3 or c.shape != (k, d, d):
         raise ValueError(
             f"covs must have shape (K, D, D) = ({k}, {d}, {d}), (K, D) or (K,), got {c.shape}"
@@ -778,10 +1664,5 @@ def _validate(weights, means, covs):
             raise ValueError(f"covs[{i}] is not symmetric (component {i})")
         ci = 0.5 * (ci + ci.T)
         ei, ui = np.linalg.eigh(ci)
-        if ei[0] <= 0 or not math.isfinite(ei[0]):
-            raise ValueError(
-                f"covs[{i}] is not positive definite (component {i}: smallest eigenvalue "
-                f"{ei[0]:.3g})"
-            )
-        e[i], u[i] = ei, ui
+        e[i], u[i] = _clip_eigenvalues(ei, "covs", i), ui
     return w, mu, e, u, False

@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .parameterization import to_eps
+
 __all__ = [
     "MLPScoreModel",
     "init_mlp",
@@ -58,7 +60,7 @@ def noise_embedding(lam, embedding_dim: int) -> jax.Array:
     half = embedding_dim // 2
     if half:
         freqs = 2.0 ** jnp.arange(half, dtype=c.dtype)
-        ang = c[..., None] * freqs
+        ang = c[..., None] * freqs.reshape((1,) * c.ndim + (half,))
         feats += [jnp.sin(ang), jnp.cos(ang)]
     return jnp.concatenate(feats, axis=-1)
 
@@ -132,21 +134,18 @@ class MLPScoreModel:
         dtype = self.layers[0][0].dtype
         x = jnp.asarray(x, dtype)
         lam = jnp.asarray(lam, dtype)
-        sigma2 = jnp.exp(-lam)
-        c_in = jax.lax.rsqrt(sigma2 + self.sigma_data**2)
-        emb = noise_embedding(lam, self.embedding_dim)
         batch = jnp.broadcast_shapes(x.shape[:-1], lam.shape)
-        h = jnp.concatenate(
-            [
-                jnp.broadcast_to(c_in[..., None] * x, batch + (self.dim,)),
-                jnp.broadcast_to(emb, batch + (self.embedding_dim,)),
-            ],
-            axis=-1,
-        )
+        # explicit broadcasts, so that no implicit rank promotion is needed
+        x = jnp.broadcast_to(x, batch + (self.dim,))
+        lam = jnp.broadcast_to(lam, batch)
+        c_in = jax.lax.rsqrt(jnp.exp(-lam) + self.sigma_data**2)
+        emb = noise_embedding(lam, self.embedding_dim)
+        h = jnp.concatenate([c_in[..., None] * x, emb], axis=-1)
+        lead = (1,) * (h.ndim - 1)  # biases at the rank of the activations
         for w, b in self.layers[:-1]:
-            h = jax.nn.silu(h @ w + b)
+            h = jax.nn.silu(h @ w + b.reshape(lead + b.shape))
         w, b = self.layers[-1]
-        return h @ w + b
+        return h @ w + b.reshape(lead + b.shape)
 
 
 def count_mlp_params(dim: int, widths, embedding_dim: int) -> int:
@@ -301,18 +300,20 @@ def predict_eps(model: MLPScoreModel, x_t, alpha, sigma) -> jax.Array:
     r"""$\hat\varepsilon$ at $x_t=\alpha x_0+\sigma\varepsilon$, for either parameterization.
 
     Feeds $\tilde x=x_t/\alpha$ and $\lambda=\log(\alpha^2/\sigma^2)$; for ``"x0"`` converts
-    with $\hat\varepsilon=(\tilde x-\hat x_0)/\tilde\sigma$, $\tilde\sigma=\sigma/\alpha$
-    (FORMULAS.md §1).
+    with $\hat\varepsilon=(x_t-\alpha\hat x_0)/\sigma=(\tilde x-\hat x_0)/\tilde\sigma$,
+    $\tilde\sigma=\sigma/\alpha$ (FORMULAS.md §1), by
+    :func:`dsmtheory.parameterization.to_eps`.
+
+    Args:
+        model: the network. x_t: ``(..., D)``. alpha, sigma: scalars or ``(...)``.
     """
     x_t = jnp.asarray(x_t)
     alpha = jnp.asarray(alpha, x_t.dtype)
     sigma = jnp.asarray(sigma, x_t.dtype)
-    x_tilde = x_t / alpha
+    a = alpha[..., None] if alpha.ndim else alpha
     lam = 2.0 * (jnp.log(alpha) - jnp.log(sigma))
-    out = model(x_tilde, lam)
-    if model.parameterization == "eps":
-        return out
-    return (x_tilde - out) / (sigma / alpha)
+    out = model(x_t / a, lam)
+    return to_eps(out, model.parameterization, x_t, alpha, sigma, sigma_data=model.sigma_data)
 
 
 def as_score_fn(model: MLPScoreModel) -> Callable[[jax.Array, jax.Array], jax.Array]:

@@ -106,6 +106,8 @@ def fisher_trace(gm: GaussianMixture, **options) -> Estimate:
 def small_noise_fisher(gm: GaussianMixture, **options) -> float:
     r"""$J_0=\mathrm{tr}\,I_0/D$, the coefficient of P9: $c^*-1\sim\sigma^2J_0$ as σ → 0
     (for full-rank data, below $\tilde\sigma\approx\sqrt{e_{\min}}$; FORMULAS.md §8).
+    ``inf`` for a rank-deficient ``gm`` (see :func:`dsmtheory.variance.fisher_trace`);
+    there $c^*\to D/\bar d>1$ instead (:func:`mean_rank`).
 
     By the engine's ``"auto"`` rule on $p_0$ itself (1e-10 relative in D ≤ 2). Options as in
     :func:`dsmtheory.variance.fisher_trace`.
@@ -247,9 +249,11 @@ def c_star_of_lambda(
 def mean_rank(gm: GaussianMixture) -> float:
     r"""$\bar d=\sum_k\pi_k\,\mathrm{rank}\,\Sigma_k$, the dimension of the data's support
     weighted by the components: $c^*\to D/\bar d$ and $d_{\rm eff}\to\bar d$ as σ → 0
-    (FORMULAS.md §8). A zero eigenvalue is one stored as exactly 0."""
+    (FORMULAS.md §8). A zero eigenvalue is one stored as exactly 0 (the constructors set
+    eigenvalues within ``mixture.RANK_RTOL`` of zero to 0); ``gm.ranks`` counts the others
+    (for the low-rank kind without forming D x D matrices)."""
     check_mixture(gm)
-    ranks = np.sum(np.asarray(gm.eigvals) > 0, axis=-1)
+    ranks = np.asarray(gm.ranks)
     return float(np.asarray(gm.weights) @ ranks)
 
 

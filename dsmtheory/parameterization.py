@@ -27,7 +27,6 @@ Kingma–Gao total weight is $w(\lambda)=p(\lambda)\,\omega_\varepsilon(\lambda)
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -39,10 +38,12 @@ from ._validation import check_choice, check_finite, check_positive, is_concrete
 from .schedules import PROCESSES, Schedule
 
 __all__ = [
+    "edm_coefficients",
     "PARAMETERIZATIONS",
     "kappa",
     "kappa_from_alpha_sigma",
     "convert",
+    "to_eps",
     "to_eps_multiplier",
     "from_eps_multiplier",
     "total_weight",
@@ -181,11 +182,81 @@ def from_eps_multiplier(
     return jnp.asarray(omega_eps) / kappa(parameterization, lam, process, sigma_data=sigma_data)
 
 
-def _edm_coefficients(alpha, sigma, sigma_data):
+def edm_coefficients(alpha, sigma, sigma_data):
+    r"""EDM's preconditioning $c_{skip}=\sigma_d^2/(\tilde\sigma^2+\sigma_d^2)$ and
+    $c_{out}=\tilde\sigma\sigma_d/\sqrt{\tilde\sigma^2+\sigma_d^2}$ at
+    $\tilde\sigma=\sigma/\alpha$ (Karras et al. 2022; FORMULAS.md §3 item 4).
+
+    Returns:
+        ``(c_skip, c_out)``, broadcast over the inputs.
+    """
     st = sigma / alpha  # VE-equivalent noise level
     c_skip = sigma_data**2 / (st**2 + sigma_data**2)
     c_out = st * sigma_data / jnp.sqrt(st**2 + sigma_data**2)
     return c_skip, c_out
+
+
+def _trailing_axis(v):
+    """``v`` with a trailing axis for the coordinates (scalars stay scalars, so that no
+    implicit rank promotion is needed against ``(..., D)`` arrays)."""
+    return v[..., None] if v.ndim else v
+
+
+def to_eps(pred, parameterization: str, x_t, alpha, sigma, *, sigma_data: float = 0.5):
+    r"""The noise prediction $\hat\varepsilon$ of a prediction in any parameterization.
+
+    The one conversion to $\hat\varepsilon$ of the package (FORMULAS.md §1;
+    :func:`convert`, :func:`dsmtheory.models.predict_eps` and :mod:`dsmtheory.train` use it):
+
+    $$\hat\varepsilon=\hat\varepsilon\ (\texttt{eps}),\quad
+    \frac{x_t-\alpha\hat x_0}{\sigma}\ (\texttt{x0}),\quad
+    \frac{\alpha\hat v+\sigma x_t}{\alpha^2+\sigma^2}\ (\texttt{v}),\quad
+    -\sigma\hat s\ (\texttt{score}),\quad
+    \frac{\tilde\sigma\,\tilde x}{\tilde\sigma^2+\sigma_d^2}
+    -\frac{\sigma_d}{\sqrt{\tilde\sigma^2+\sigma_d^2}}\hat F\ (\texttt{F}),$$
+
+    with $\tilde x=x_t/\alpha$, $\tilde\sigma=\sigma/\alpha$. The F line is
+    $(\tilde x-\hat D)/\tilde\sigma$ for EDM's $\hat D=c_{skip}\tilde x+c_{out}\hat F$
+    (Karras et al. 2206.00364), written without the difference $\tilde x-c_{skip}\tilde x$,
+    which cancels when $\tilde\sigma\ll\sigma_d$ ($1-c_{skip}=\tilde\sigma^2/
+    (\tilde\sigma^2+\sigma_d^2)$).
+
+    Pure and unchecked (apart from the parameterization name), in the dtype of its inputs:
+    it is meant for the inside of ``jit``/``vmap``/``grad``; :func:`convert` is the checked
+    float64 entry point.
+
+    Args:
+        pred: ``(..., D)`` the network's prediction.
+        parameterization: ``"eps"``, ``"x0"``, ``"v"``, ``"score"`` or ``"F"``.
+        x_t: ``(..., D)`` the noisy input $\alpha x_0+\sigma\varepsilon$.
+        alpha, sigma: $\alpha,\sigma>0$, scalars or of the batch shape ``(...)``.
+        sigma_data: EDM's $\sigma_d$ (``"F"`` only).
+
+    Returns:
+        ``(..., D)`` $\hat\varepsilon$.
+
+    Raises:
+        ValueError: unknown parameterization.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> float(to_eps(jnp.array([0.5]), "score", jnp.array([1.0]), 1.0, 2.0)[0])
+        -1.0
+    """
+    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    if parameterization == "eps":
+        return pred
+    a = _trailing_axis(jnp.asarray(alpha))
+    s = _trailing_axis(jnp.asarray(sigma))
+    if parameterization == "x0":
+        return (x_t - a * pred) / s
+    if parameterization == "score":
+        return -s * pred
+    if parameterization == "v":
+        return (a * pred + s * x_t) / (a**2 + s**2)
+    st = s / a
+    r = st**2 + sigma_data**2
+    return (x_t / a) * st / r - sigma_data * jax.lax.rsqrt(r) * pred
 
 
 def convert(
@@ -232,20 +303,12 @@ def convert(
     if pred.ndim == 0 or x_t.shape[-1:] != pred.shape[-1:]:
         raise ValueError(f"pred and x_t must have shape (..., D), got {pred.shape} and {x_t.shape}")
     check_finite(pred, "pred")
-    a = jnp.asarray(alpha, dtype=_ftype())[..., None]
-    s = jnp.asarray(sigma, dtype=_ftype())[..., None]
-    c_skip, c_out = _edm_coefficients(a, s, sigma_data)
+    alpha = jnp.asarray(alpha, dtype=_ftype())
+    sigma = jnp.asarray(sigma, dtype=_ftype())
+    eps = to_eps(pred, from_, x_t, alpha, sigma, sigma_data=sigma_data)
+    a, s = _trailing_axis(alpha), _trailing_axis(sigma)
+    c_skip, c_out = edm_coefficients(a, s, sigma_data)
     x_tilde = x_t / a
-    if from_ == "eps":
-        eps = pred
-    elif from_ == "x0":
-        eps = (x_t - a * pred) / s
-    elif from_ == "score":
-        eps = -s * pred
-    elif from_ == "v":
-        eps = (a * pred + s * x_t) / (a**2 + s**2)
-    else:  # F
-        eps = (x_t - a * (c_skip * x_tilde + c_out * pred)) / s
     if to == "eps":
         return eps
     if to == "score":
@@ -258,68 +321,9 @@ def convert(
     return (x0 - c_skip * x_tilde) / c_out
 
 
-class _FrozenSchedule:
-    """A schedule's maps with its truncation constants $t_0,t_1$ evaluated once, eagerly.
-
-    ``Schedule.density``/``t``/``lam`` recompute $t_0,t_1$ with ``float()`` on every call,
-    which raises inside ``jax.jit``. The formulas below are the schedule's own (Kingma & Gao
-    App. E.3.1); only the constants are taken out of the trace
-    (``jax.ensure_compile_time_eval``), so weightings built on a schedule stay jit-able.
-    """
-
-    def __init__(self, sched: Schedule):
-        self.sched = sched
-        with jax.ensure_compile_time_eval():
-            self.t0 = float(sched._t0)
-            self.t1 = float(sched._t1)
-        self.lo = float(sched.lam_min)
-        self.hi = float(sched.lam_max)
-
-    def _clip(self, lam):
-        return jnp.clip(lam, self.lo, self.hi)
-
-    def check(self, lam):
-        """Raise ValueError when concrete ``lam`` leaves [lam_min, lam_max] (skipped in jit)."""
-        if is_concrete(lam):
-            arr = np.asarray(lam)
-            tol = 1e-9 * max(1.0, abs(self.lo), abs(self.hi))
-            if arr.size and (arr.min() < self.lo - tol or arr.max() > self.hi + tol):
-                raise ValueError(
-                    f"lam must lie in the {self.sched.name!r} schedule's range "
-                    f"[{self.lo:.6g}, {self.hi:.6g}] for a weighting defined through its "
-                    f"density, got values in [{arr.min():.6g}, {arr.max():.6g}]"
-                )
-        return lam
-
-    def density(self, lam):
-        """p(lam), zero outside [lam_min, lam_max]."""
-        lam = jnp.asarray(lam, dtype=_ftype())
-        inside = (lam >= self.lo) & (lam <= self.hi)
-        return jnp.where(inside, self.sched._p(self._clip(lam)) / (self.t1 - self.t0), 0.0)
-
-    def log_density(self, lam):
-        """log p(lam); -inf outside [lam_min, lam_max]."""
-        return jnp.log(self.density(lam))
-
-    def t(self, lam):
-        return (self.sched._finv(self._clip(lam)) - self.t0) / (self.t1 - self.t0)
-
-    def neg_dlam_dt(self, lam):
-        """-dlam/dt of the truncated schedule at t(lam)."""
-        return -(self.t1 - self.t0) * self.sched._dlam_dt(self.sched._finv(self._clip(lam)))
-
-    def lam(self, u):
-        return self.sched._f(self.t0 + (self.t1 - self.t0) * u)
-
-
-@functools.lru_cache(maxsize=256)
-def _frozen(sched: Schedule) -> _FrozenSchedule:
-    return _FrozenSchedule(sched)
-
-
 def _density_fn(density) -> Callable:
     if isinstance(density, Schedule):
-        return _frozen(density).density
+        return density.density
     if hasattr(density, "density") and callable(density.density):
         return density.density
     if callable(density):

@@ -18,7 +18,6 @@ No other module converts between $t$, $\sigma$ and $\lambda$.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
@@ -46,10 +45,19 @@ def alpha_sigma(lam, process: str):
 
 @dataclass(frozen=True)
 class Schedule:
-    """Base class: a decreasing map ``t -> lam`` on [0, 1] with its density and process.
+    r"""Base class: a decreasing map ``t -> lam`` on [0, 1] with its density and process.
 
     Subclasses implement the untruncated ``_f`` (t → λ), ``_finv`` (λ → t), ``_dlam_dt``
     and ``_p`` (density of λ under t ~ U(0, 1)), and the natural λ range ``_natural``.
+
+    Every map traces under ``jax.jit`` and ``jax.vmap``: the truncation constants are
+    Python floats computed once, at construction.
+
+    Attributes:
+        lam_min, lam_max: the (truncated) λ range.
+        process: ``"ve"`` or ``"vp"``, the forward process of ``alpha``/``sigma``.
+        t0, t1: $t_0=f_\lambda^{-1}(\lambda_{max})$ and $t_1=f_\lambda^{-1}(\lambda_{min})$ of
+            the untruncated schedule (Kingma & Gao App. E.3.1), set at construction.
     """
 
     lam_min: float | None = None
@@ -100,18 +108,14 @@ class Schedule:
             raise ValueError(f"lam_min must be < lam_max, got lam_min={lo}, lam_max={hi}")
         object.__setattr__(self, "lam_min", max(lo, lo_nat))
         object.__setattr__(self, "lam_max", min(hi, hi_nat))
-
-    # t0, t1 are Python floats computed once, eagerly even when first asked for inside a
-    # jit trace (ensure_compile_time_eval), so lam/t/density/g2 trace under jit and vmap.
-    @functools.cached_property
-    def _t0(self) -> float:
+        # t0, t1: Python floats computed once, eagerly even when the schedule is built inside
+        # a jit trace, so that lam/t/density/dlam_dt/g2 trace under jit and vmap. They are
+        # attributes, not dataclass fields: equality and hashing stay those of the fields.
         with jax.ensure_compile_time_eval():
-            return float(self._finv(jnp.asarray(self.lam_max, dtype=_ftype())))
-
-    @functools.cached_property
-    def _t1(self) -> float:
-        with jax.ensure_compile_time_eval():
-            return float(self._finv(jnp.asarray(self.lam_min, dtype=_ftype())))
+            t0 = float(self._finv(jnp.asarray(self.lam_max, dtype=_ftype())))
+            t1 = float(self._finv(jnp.asarray(self.lam_min, dtype=_ftype())))
+        object.__setattr__(self, "t0", t0)
+        object.__setattr__(self, "t1", t1)
 
     # --- public maps ---
     def alpha(self, lam):
@@ -129,13 +133,13 @@ class Schedule:
     def lam(self, t):
         """λ(t) for t ∈ [0, 1] (t = 0 least noisy), after truncation."""
         t = _check_unit(t, "t")
-        t0, t1 = self._t0, self._t1
+        t0, t1 = self.t0, self.t1
         return self._f(t0 + (t1 - t0) * t)
 
     def t(self, lam):
         """t(λ), the inverse of :meth:`lam`; λ must lie in [lam_min, lam_max]."""
         lam = self._check_lam(lam)
-        t0, t1 = self._t0, self._t1
+        t0, t1 = self.t0, self.t1
         return (self._finv(lam) - t0) / (t1 - t0)
 
     def density(self, lam):
@@ -145,7 +149,7 @@ class Schedule:
             raise ValueError("lam must not contain NaN")
         inside = (lam >= self.lam_min) & (lam <= self.lam_max)
         safe = jnp.clip(lam, self.lam_min, self.lam_max)
-        return jnp.where(inside, self._p(safe) / (self._t1 - self._t0), 0.0)
+        return jnp.where(inside, self._p(safe) / (self.t1 - self.t0), 0.0)
 
     def log_density(self, lam):
         """log p(λ) (−inf outside the range)."""
@@ -154,8 +158,14 @@ class Schedule:
     def dlam_dt(self, t):
         """dλ/dt of the truncated schedule (negative)."""
         t = _check_unit(t, "t")
-        t0, t1 = self._t0, self._t1
+        t0, t1 = self.t0, self.t1
         return (t1 - t0) * self._dlam_dt(t0 + (t1 - t0) * t)
+
+    def dlam_dt_of_lam(self, lam):
+        r"""dλ/dt of the truncated schedule at $t(\lambda)$, evaluated from λ directly
+        (negative); ``lam`` must lie in [lam_min, lam_max] (checked when concrete)."""
+        lam = self._check_lam(lam)
+        return (self.t1 - self.t0) * self._dlam_dt(self._finv(lam))
 
     def g2(self, t):
         r"""$g(t)^2=-\sigma_t^2\,d\lambda/dt$, the squared diffusion of the forward SDE."""
@@ -165,10 +175,19 @@ class Schedule:
     def sample(self, key, shape=()):
         """λ samples: t ~ U(0, 1), then λ = λ(t)."""
         u = jax.random.uniform(key, shape, dtype=_ftype())
-        t0, t1 = self._t0, self._t1
+        t0, t1 = self.t0, self.t1
         return self._f(t0 + (t1 - t0) * u)
 
-    def _check_lam(self, lam):
+    def check_lam(self, lam):
+        """``lam`` as an array, after checking that it lies in [lam_min, lam_max].
+
+        The check runs on concrete values only (inside ``jit`` it is skipped), so functions
+        defined on the schedule's range can call it and stay jittable.
+
+        Raises:
+            ValueError: a concrete ``lam`` is not finite or leaves the range (by more than
+                1e-9 relative), naming the schedule and its range.
+        """
         lam = jnp.asarray(lam, dtype=_ftype())
         if is_concrete(lam):
             arr = np.asarray(lam)
@@ -176,10 +195,13 @@ class Schedule:
             tol = 1e-9 * max(1.0, abs(self.lam_min), abs(self.lam_max))
             if arr.size and (arr.min() < self.lam_min - tol or arr.max() > self.lam_max + tol):
                 raise ValueError(
-                    f"lam must lie in the schedule's range [{self.lam_min:.6g}, "
+                    f"lam must lie in the {self.name!r} schedule's range [{self.lam_min:.6g}, "
                     f"{self.lam_max:.6g}], got values in [{arr.min():.6g}, {arr.max():.6g}]"
                 )
-        return jnp.clip(lam, self.lam_min, self.lam_max)
+        return lam
+
+    def _check_lam(self, lam):
+        return jnp.clip(self.check_lam(lam), self.lam_min, self.lam_max)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from ._validation import (
     check_scalar,
 )
 from .expectations import Estimate
-from .mixture import GaussianMixture, check_mixture, posterior_cov_trace
+from .mixture import GaussianMixture, check_mixture, posterior_components
 
 __all__ = [
     "Estimate",
@@ -136,8 +136,13 @@ class DSMDecomposition(NamedTuple):
 # per-point integrands (module level: the engine caches one compilation per function)
 # ---------------------------------------------------------------------------------------
 def _posterior_trace(x, alpha, sigma, gm):
-    r"""$\mathrm{tr}\,\mathrm{Cov}(x_0\mid x_t=x)$, ``(B, D) -> (B,)``."""
-    return posterior_cov_trace(gm, x, alpha, sigma)
+    r"""$\mathrm{tr}\,\mathrm{Cov}(x_0\mid x_t=x)=\sum_kr_k(\mathrm{tr}V_k+\|m_k-\bar m\|^2)$,
+    ``(B, D) -> (B,)``, from the component posteriors directly (the engine passes blocks;
+    the blocked kernel of ``posterior_cov_trace`` would only add compilation time)."""
+    r, m, v = posterior_components(gm, x, alpha, sigma)
+    mbar = jnp.einsum("bk,bkd->bd", r, m)
+    spread = jnp.sum((m - mbar[:, None, :]) ** 2, axis=-1)
+    return jnp.einsum("bk,bk->b", r, jnp.sum(v, -1)[None, :] + spread)
 
 
 def _score_outer(x, law):
@@ -214,6 +219,13 @@ def fisher_information(
     """
     check_mixture(gm)
     check_choice("form", form, ("score", "hessian"))
+    if gm.rank_deficient:
+        raise ValueError(
+            "gm is rank-deficient (a component has rank < D): its Fisher information matrix "
+            "is infinite along the null directions of its components (limit of Sigma_k + "
+            "eps I as eps -> 0); fisher_trace(gm) returns inf, and gm.noised(alpha, sigma) "
+            "with sigma > 0 has a finite one"
+        )
     fn = _neg_hessian if form == "hessian" else _score_outer
     est = expectations.expect(
         fn, gm, (gm,), **_engine_options(method, key, num_samples, rtol, num_nodes)
@@ -236,10 +248,26 @@ def fisher_trace(
     ``gm`` itself gives $\mathrm{tr}\,I_0$ (the small-noise coefficient $J_0=\mathrm{tr}I_0/D$
     of P9); ``gm.noised(alpha, sigma)`` gives $\mathrm{tr}\,I_t$. FORMULAS.md §4.
 
+    A rank-deficient ``gm`` (a component with a zero eigenvalue, ``gm.rank_deficient``) has
+    $\mathrm{tr}\,I=+\infty$, returned exactly (``method="closed_form"``, stderr 0)
+    without integrating: it is the limit of $\mathrm{tr}\,I$ for covariances
+    $\Sigma_k+\varepsilon I$, $\approx\sum_k\pi_k(D-\mathrm{rank}_k)/\varepsilon\to\infty$,
+    and equally $\lim_{\sigma\to0}\mathrm{tr}\,I_t$ (each null direction contributes
+    $1/\sigma^2$). The score of such a $p_0$ is finite on the supports (see
+    :meth:`~dsmtheory.GaussianMixture.score`), so averaging it would give a finite, wrong
+    number.
+
     Returns:
         :class:`~dsmtheory.expectations.Estimate` (a float value).
     """
     check_mixture(gm)
+    if gm.rank_deficient:
+        return Estimate(
+            math.inf,
+            0.0,
+            "closed_form",
+            "tr I of a rank-deficient p0 is +inf (limit of Sigma_k + eps I as eps -> 0)",
+        )
     return expectations.expect(
         _score_sq, gm, (gm,), **_engine_options(method, key, num_samples, rtol, num_nodes)
     )

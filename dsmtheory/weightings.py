@@ -36,7 +36,6 @@ import numpy as np
 from . import schedules as _schedules
 from ._numerics import log_sigmoid
 from ._validation import check_choice, check_positive, is_concrete
-from .parameterization import _frozen
 
 __all__ = [
     "Weighting",
@@ -206,11 +205,10 @@ def _schedule(schedule, default: str) -> _schedules.Schedule:
 
 def _omega_from_total(log_w: Callable, sched: _schedules.Schedule) -> Callable:
     """omega = w / p computed as exp(log w - log p) (p may underflow only in its far tails)."""
-    fz = _frozen(sched)
 
     def fn(lam):
-        fz.check(lam)
-        return jnp.exp(log_w(lam) - fz.log_density(lam))
+        sched.check_lam(lam)
+        return jnp.exp(log_w(lam) - sched.log_density(lam))
 
     return fn
 
@@ -328,10 +326,9 @@ def likelihood(schedule=None) -> Weighting:
         schedule: the schedule $t\mapsto\lambda$ (default ``cosine``).
     """
     sched = _schedule(schedule, "cosine")
-    fz = _frozen(sched)
 
     def fn(lam):
-        return fz.neg_dlam_dt(fz.check(lam))
+        return -sched.dlam_dt_of_lam(lam)
 
     return _mk(
         "likelihood",
@@ -366,11 +363,10 @@ def vdm(schedule=None, steps: int | None = None) -> Weighting:
         steps: ``None`` for the continuous loss, or the number of steps $T\ge1$.
     """
     sched = _schedule(schedule, "cosine")
-    fz = _frozen(sched)
     if steps is None:
 
         def fn(lam):
-            return 0.5 * fz.neg_dlam_dt(fz.check(lam))
+            return -0.5 * sched.dlam_dt_of_lam(lam)
 
         formula = r"\omega_\varepsilon=-\tfrac12\,d\lambda/dt,\quad w=\tfrac12"
         mono = True
@@ -380,9 +376,9 @@ def vdm(schedule=None, steps: int | None = None) -> Weighting:
         T = int(steps)
 
         def fn(lam):
-            i = jnp.clip(jnp.ceil(fz.t(fz.check(lam)) * T), 1, T)
-            lam_t = fz.lam(i / T)
-            lam_s = fz.lam((i - 1) / T)
+            i = jnp.clip(jnp.ceil(sched.t(lam) * T), 1, T)
+            lam_t = sched.lam(i / T)
+            lam_s = sched.lam((i - 1) / T)
             return 0.5 * T * jnp.expm1(lam_s - lam_t)
 
         formula = r"\omega_\varepsilon(i)=\tfrac T2\,(e^{\lambda_{i-1}-\lambda_i}-1)"

@@ -78,17 +78,18 @@ def test_covariance_not_symmetric_names_component():
         GaussianMixture(W, MU, bad)
 
 
-def test_covariance_not_positive_definite_names_component():
+def test_covariance_not_positive_semi_definite_names_component():
+    # PSD covariances (zero eigenvalues) are accepted since issue 14; negative ones are not
     bad = [np.array([[1.0, 2.0], [2.0, 1.0]]), np.eye(2)]
-    with _raises(ValueError, "covs[0]", "positive definite", "component 0"):
+    with _raises(ValueError, "covs[0]", "positive semi-definite", "component 0"):
         GaussianMixture(W, MU, bad)
 
 
-def test_isotropic_and_diagonal_variances_must_be_positive():
-    with _raises(ValueError, "covs[1]", "> 0"):
+def test_isotropic_and_diagonal_variances_must_be_non_negative():
+    with _raises(ValueError, "covs[1]", ">= 0"):
         GaussianMixture(W, MU, [1.0, -1.0])
-    with _raises(ValueError, "covs[0]", "> 0"):
-        GaussianMixture(W, MU, [[1.0, 0.0], [1.0, 1.0]])
+    with _raises(ValueError, "covs[0]", ">= 0"):
+        GaussianMixture(W, MU, [[1.0, -0.5], [1.0, 1.0]])
 
 
 def test_means_shape_mismatch():

@@ -21,6 +21,7 @@ from dsmtheory.parameterization import (
     is_monotonic,
     kappa,
     kappa_from_alpha_sigma,
+    to_eps,
     to_eps_multiplier,
     total_weight,
 )
@@ -233,3 +234,56 @@ def test_bad_input():
         convert(np.ones(2), "eps", "x0", np.ones(3), 1.0, 1.0)
     with pytest.raises(ValueError, match="to"):
         convert(np.ones(2), "eps", "y", np.ones(2), 1.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# to_eps: the one conversion to eps-hat
+# ---------------------------------------------------------------------------------------
+def _per_example_targets(x0, eps, alpha, sigma, sigma_data):
+    """Each parameterization's exact target, written from its definition (FORMULAS.md §1)."""
+    a, s = alpha[:, None], sigma[:, None]
+    x_t = a * x0 + s * eps
+    st = s / a
+    c_skip = sigma_data**2 / (st**2 + sigma_data**2)
+    c_out = st * sigma_data / np.sqrt(st**2 + sigma_data**2)
+    return x_t, {
+        "eps": eps,
+        "x0": x0,
+        "v": a * eps - s * x0,
+        "score": -eps / s,
+        "F": (x0 - c_skip * x_t / a) / c_out,
+    }
+
+
+@pytest.mark.parametrize("name", ["eps", "x0", "v", "score", "F"])
+def test_to_eps_of_each_exact_target_is_the_noise(name):
+    rng = np.random.default_rng(0)
+    x0, eps = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    alpha = np.array([1.0, 0.9, 0.5, 0.1, 1.0, 0.99])
+    sigma = np.array([0.01, 0.4, 0.8, 0.99, 30.0, 0.1])
+    x_t, target = _per_example_targets(x0, eps, alpha, sigma, 0.5)
+    got = to_eps(jnp.asarray(target[name]), name, jnp.asarray(x_t), alpha, sigma, sigma_data=0.5)
+    np.testing.assert_allclose(np.asarray(got), eps, rtol=EXACT_RTOL, atol=EXACT_ATOL)
+    back = convert(target[name], name, "eps", x_t, alpha, sigma, sigma_data=0.5)
+    np.testing.assert_allclose(np.asarray(back), eps, rtol=EXACT_RTOL, atol=EXACT_ATOL)
+
+
+def test_to_eps_keeps_float32_accuracy_of_F_at_small_noise():
+    # sigma_tilde = 1e-3 << sigma_d: (x - alpha D)/sigma with D = c_skip x + c_out F cancels
+    # (1 - c_skip = 4e-6) and loses ~3 of float32's 7 digits of eps; the cancellation-free
+    # form keeps eps to a few float32 ulps of the same inputs evaluated in float64
+    rng = np.random.default_rng(1)
+    x0, eps = rng.normal(size=(64, 2)), rng.normal(size=(64, 2))
+    alpha, sigma = np.ones(64), np.full(64, 1e-3)
+    x_t, target = _per_example_targets(x0, eps, alpha, sigma, 0.5)
+    f, x = (jnp.asarray(v, jnp.float32) for v in (target["F"], x_t))
+    a, s = jnp.asarray(alpha, jnp.float32), jnp.asarray(sigma, jnp.float32)
+    got = to_eps(f, "F", x, a, s, sigma_data=0.5)
+    assert got.dtype == jnp.float32
+    ref = np.asarray(to_eps(f.astype(jnp.float64), "F", x.astype(jnp.float64), alpha, sigma))
+    np.testing.assert_allclose(np.asarray(got), ref, atol=1e-6)
+    # the cancelling form in float32, for contrast: its error is far above that bound
+    st = s / a
+    c_skip, c_out = 0.25 / (st**2 + 0.25), st * 0.5 / jnp.sqrt(st**2 + 0.25)
+    naive = (x - a[:, None] * (c_skip[:, None] * x / a[:, None] + c_out[:, None] * f)) / s[:, None]
+    assert np.max(np.abs(np.asarray(naive) - ref)) > 1e-4

@@ -269,3 +269,40 @@ def test_process_override():
     s = schedules.get("cosine", process="ve")
     assert s.process == "ve"
     np.testing.assert_array_equal(np.asarray(s.alpha(np.array([0.5, 3.0]))), 1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Truncation constants at construction; maps from lam under jit
+# ---------------------------------------------------------------------------------------
+def test_truncation_constants_are_set_at_construction(sched):
+    # t0, t1 are plain floats from the start (not computed on first use), outside the
+    # dataclass fields: equal schedules stay equal and hash alike
+    assert isinstance(sched.t0, float) and isinstance(sched.t1, float)
+    assert {"t0", "t1"} <= set(vars(sched)) and sched.t0 < sched.t1
+    again = schedules.get(sched.name, lam_min=sched.lam_min, lam_max=sched.lam_max)
+    assert again == sched and hash(again) == hash(sched)
+    # lam(0) = lam_max and lam(1) = lam_min (the truncation, Kingma & Gao App. E.3.1)
+    lam_ends = np.asarray(sched.lam(np.array([0.0, 1.0])))
+    np.testing.assert_allclose(lam_ends, [sched.lam_max, sched.lam_min], rtol=1e-9, atol=1e-9)
+
+
+def test_schedule_built_inside_jit_and_dlam_dt_of_lam(sched):
+    name, lo, hi = sched.name, sched.lam_min, sched.lam_max
+
+    @jax.jit
+    def lam_of_t(t):  # the schedule is constructed while tracing
+        return schedules.get(name, lam_min=lo, lam_max=hi).lam(t)
+
+    np.testing.assert_allclose(lam_of_t(T_GRID), sched.lam(T_GRID), rtol=EXACT_RTOL)
+    lam = np.asarray(sched.lam(T_GRID))
+    direct = jax.jit(sched.dlam_dt_of_lam)(lam)
+    np.testing.assert_allclose(direct, sched.dlam_dt(T_GRID), rtol=ROUNDTRIP_ATOL)
+
+
+def test_lam_outside_the_range_names_the_schedule():
+    s = schedules.get("cosine")
+    with pytest.raises(ValueError, match="lam must lie in the 'cosine' schedule's range"):
+        s.check_lam(np.array([0.0, 25.0]))
+    with pytest.raises(ValueError, match="'cosine' schedule's range"):
+        s.dlam_dt_of_lam(-21.0)
+    np.testing.assert_array_equal(np.asarray(s.check_lam([1.0, -2.0])), [1.0, -2.0])

@@ -50,10 +50,28 @@ def _f64(v):
 
 def tsm_target(gm: GaussianMixture, x0, alpha) -> jax.Array:
     r"""The TSM target $a=\alpha^{-1}\nabla\log p_0(x_0)$ (De Bortoli et al. 2024; FORMULAS.md
-    §3 item 17), exact for a mixture. ``(..., D)`` → ``(..., D)``."""
+    §3 item 17), exact for a mixture. ``(..., D)`` → ``(..., D)``.
+
+    Raises:
+        ValueError: ``gm`` is rank-deficient (``gm.rank_deficient``): such a $p_0$ has no
+            density, so no $\nabla\log p_0$ and no TSM target (its Fisher information
+            $\mathrm{tr}I_0$ is infinite and $\kappa^*=0$: plain DSM).
+    """
     check_mixture(gm)
+    _refuse_rank_deficient(gm, "tsm_target")
     check_alpha_sigma(alpha, 1.0)
     return _tsm_target_jit(gm, gm.check_points(x0, "x0"), alpha)
+
+
+def _refuse_rank_deficient(gm: GaussianMixture, where: str) -> None:
+    if gm.rank_deficient:
+        raise ValueError(
+            f"{where}: gm is rank-deficient (a component covariance has a zero eigenvalue; "
+            "component ranks "
+            f"{np.asarray(gm.ranks).tolist()} in D = {gm.dim}), so p0 has no density and the "
+            "TSM target alpha^-1 grad log p0 does not exist (tr I0 = inf, kappa* = 0: use the "
+            "DSM target)"
+        )
 
 
 @jax.jit
@@ -152,6 +170,7 @@ def tsm_moments(
     ``key=None`` means ``PRNGKey(0)``, as everywhere.
     """
     check_mixture(gm)
+    _refuse_rank_deficient(gm, "tsm_moments")
     check_alpha_sigma(alpha, sigma)
     n = check_count(num_outer, "num_outer", 2)
     j = check_count(num_inner, "num_inner", 1)

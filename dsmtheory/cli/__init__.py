@@ -44,6 +44,7 @@ COMMAND_MODULES = [
     "optimal_c",
     "targets",
     "compare",
+    "realdata",
     "identify",
     "reproduce",
 ]

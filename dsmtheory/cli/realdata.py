@@ -57,7 +57,7 @@ REPORT_SIGMAS = (1e-3, 1e-2, 0.1, 1.0)
 SHAPE_WEIGHTINGS = ("simple", "edm", "min_snr", "soft_min_snr")
 #: the short compare: weightings, capacities, seeds, steps
 COMPARE_QUICK = dict(weightings=("simple", "c_star", "edm"), capacities=("50D",), seeds=2,
-                     steps=200)  # fmt: skip
+                     steps=200, checkpoints=1)  # fmt: skip
 COMPARE_FULL = dict(weightings=("simple", "matrix_optimal", "c_star", "edm", "soft_min_snr"),
                     capacities=("50D", "250D"), seeds=3, steps=2000)  # fmt: skip
 
@@ -359,8 +359,15 @@ def write(result: Result, out) -> list[Path]:
                            ["mixture", "objective", "density", "second_moment", "over_bound"],
                            result.importance))  # fmt: skip
     first = next(iter(result.densities))
+    names = {
+        "optimal": "optimal p* ∝ w√m₂",
+        "sun_shi_std": "Sun & Shi (∝ std)",
+        "kingma_gao": "Kingma & Gao (∝ w·loss)",
+        "baseline": "VE schedule (baseline)",
+    }
+    shown = {names.get(k, k): v for k, v in result.densities[first].items()}
     files.append(save_figure(
-        densities_over_sigma_figure(s.sigmas, result.densities[first],
+        densities_over_sigma_figure(s.sigmas, shown,
                                     title=f"{first}: densities for the σ² objective"),
         out / "is_densities.png",
     ))  # fmt: skip

@@ -201,7 +201,7 @@ def _section_settings(name: str, cfg: ReproduceConfig, quick: bool):
     raise UsageError(f"unknown section {name!r}; known: {', '.join(SECTION_NAMES)}")
 
 
-def _data_extra_missing() -> bool:
+def data_extra_missing() -> bool:
     """Whether the optional extra of the built-in data sets is missing."""
     import importlib.util
 
@@ -214,7 +214,7 @@ def plan(cfg: ReproduceConfig, out, *, quick: bool = False) -> Plan:
     (the report says so), unless it is the only one asked for (then: UsageError)."""
     sections = []
     names = list(cfg.sections)
-    if "realdata" in names and _data_extra_missing():
+    if "realdata" in names and data_extra_missing():
         if names == ["realdata"]:
             raise UsageError(
                 'section realdata needs the optional extra: pip install "dsmtheory[data]"'

@@ -91,6 +91,7 @@ __all__ = [
     "gauss_hermite_nodes",
     "gauss_hermite_expect",
     "monte_carlo_expect",
+    "stratified_labels",
 ]
 
 #: The rules, in the vocabulary used by every function of the package.
@@ -778,6 +779,18 @@ def _gh_driver(fn):
 
 
 _NORMALS = jax.jit(lambda key, shape_like: jax.random.normal(key, shape_like.shape))
+
+
+def stratified_labels(weights, num_samples: int) -> np.ndarray:
+    """Component labels of a stratified Monte Carlo sample: two per component, then
+    ``num_samples`` allocated systematically in proportion to ``weights`` (``(K,)``, summing
+    to one). ``(num_samples + 2K,)`` int32, sorted by component within each part."""
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    k = w.size
+    cdf = np.cumsum(w)
+    u = (np.arange(int(num_samples)) + 0.5) / max(int(num_samples), 1) * cdf[-1]
+    extra = np.minimum(np.searchsorted(cdf, u, side="right"), k - 1)
+    return np.concatenate([np.repeat(np.arange(k), 2), extra]).astype(np.int32)
 
 
 def _mc_draws(log_weights, dim: int, key, num_samples: int, inflate):

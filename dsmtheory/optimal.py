@@ -57,6 +57,7 @@ __all__ = [
     "c_star_of_lambda",
     "small_noise_fisher",
     "mean_rank",
+    "c_within",
     "OptimalWeighting",
     "optimal_weighting",
     "matrix_weight",
@@ -188,6 +189,8 @@ def c_star_curve(
     rtol: float | None = None,
     full_output: bool = False,
     progress: bool = False,
+    target_rse: float | None = None,
+    max_samples: int | None = None,
 ):
     r"""$c^*(\sigma)=D/d_{\rm eff}(\sigma)$ on a grid of σ, in one call of the engine.
 
@@ -198,10 +201,24 @@ def c_star_curve(
         method, key, num_samples, num_nodes, rtol: as in :func:`homoskedastic_multiplier`.
         full_output: return the :class:`~dsmtheory.expectations.Estimate` (values, standard
             errors, rule) instead of the values alone.
-        progress: a progress bar over noise levels.
+        progress: a progress bar on stderr (shown only when stderr is a terminal).
+        target_rse, max_samples: Monte Carlo only: sample further at the noise levels
+            whose relative standard error is above ``target_rse`` (see
+            :func:`dsmtheory.variance.mmse_curve`; the relative standard error of $c^*$ is
+            that of $d_{\rm eff}$).
+
+    Monte Carlo (``"monte_carlo"``, and ``"auto"`` in D > 3) is the fast rule of
+    :func:`dsmtheory.variance.mmse_curve`: the within-component part of $d_{\rm eff}$ exact
+    (:func:`c_within` is $D$ over it), the between-component spread sampled by antithetic
+    stratified pairs shared by every σ.
 
     Returns:
         ``(n,)`` values of $c^*$ (a NumPy array), or the Estimate.
+
+    Example:
+        >>> est = c_star_curve(dsm.bimodal_1d(), [0.1, 1.0], full_output=True)
+        >>> est.method
+        'adaptive'
     """
     check_mixture(gm)
     est = variance.effective_dimension_curve(
@@ -209,6 +226,8 @@ def c_star_curve(
         sigmas,
         process,
         progress=progress,
+        target_rse=target_rse,
+        max_samples=max_samples,
         **_options(method, key, num_samples, num_nodes, rtol),
     )
     out = _c_from_d_eff(gm, est)
@@ -226,6 +245,8 @@ def c_star_of_lambda(
     rtol: float | None = None,
     full_output: bool = False,
     progress: bool = False,
+    target_rse: float | None = None,
+    max_samples: int | None = None,
 ):
     r"""$c^*(\lambda)$, the same for every process (it depends on $\tilde\sigma=e^{-\lambda/2}$
     only), ``(n,)`` → ``(n,)``; options as in :func:`c_star_curve`."""
@@ -243,7 +264,59 @@ def c_star_of_lambda(
         rtol=rtol,
         full_output=full_output,
         progress=progress,
+        target_rse=target_rse,
+        max_samples=max_samples,
     )
+
+
+def c_within(gm: GaussianMixture, alpha, sigma) -> Estimate:
+    r"""The closed-form within-component **upper bound** of $c^*$ (FORMULAS.md §8; derivation
+    ``within_component_bound``), in any D and vectorised over σ:
+
+    $$c^*(\sigma)\le c_{\rm within}(\sigma)=\frac{D}{\sum_k\pi_k\sum_i
+    e_{ki}/(e_{ki}+\tilde\sigma^2)},\qquad\tilde\sigma=\sigma/\alpha,$$
+
+    with $e_{ki}$ the eigenvalues of $\Sigma_k$. Since $\mathrm{mmse}=\sum_k\pi_k\,
+    \mathrm{tr}V_k+\mathbb E\sum_kr_k\|m_k-\bar m\|^2\ge\sum_k\pi_k\,\mathrm{tr}V_k$
+    (the posterior variance within each component), $d_{\rm eff}\ge\sum_k\pi_k\sum_i
+    e_{ki}/(e_{ki}+\tilde\sigma^2)$; equality holds when the components do not overlap
+    (the between-component spread vanishes), so the bound is tight at low noise for
+    separated components and $c_{\rm within}\to D/\bar d$ as σ → 0. It is not an
+    estimate of $c^*$ where the components overlap (at high noise $c^*$ grows like
+    $\sigma^2$ times $D/\mathrm{tr}\,\mathrm{Cov}(x_0)$, $c_{\rm within}$ like $\sigma^2$
+    times $D/\sum_k\pi_k\mathrm{tr}\Sigma_k$).
+
+    Args:
+        gm: the clean mixture (any D, either kind).
+        alpha: signal scale(s) > 0, broadcast against ``sigma``.
+        sigma: noise level(s) > 0, a scalar or an array.
+
+    Returns:
+        :class:`~dsmtheory.expectations.Estimate` with ``method="closed_form_bound"``, stderr
+        zero, and ``value`` a float (scalar σ) or an array of σ's shape.
+
+    Example:
+        >>> gm = dsm.single_gaussian([0.0], 1.0)  # one component: the bound is c* itself
+        >>> round(c_within(gm, 1.0, 1.0).value, 12)
+        2.0
+    """
+    check_mixture(gm)
+    scalar = np.ndim(sigma) == 0 and np.ndim(alpha) == 0
+    s = as_float_array(sigma, "sigma")
+    a = as_float_array(alpha, "alpha")
+    check_positive(s, "sigma")
+    check_positive(a, "alpha")
+    s, a = np.broadcast_arrays(s, a)
+    d_w = variance.within_component_deff(gm, a.reshape(-1), s.reshape(-1))
+    with np.errstate(divide="ignore"):
+        c = (gm.dim / d_w).reshape(s.shape)
+    rule = (
+        "closed form: an UPPER BOUND of c* (D over the within-component part of d_eff, "
+        "sum_k pi_k sum_i e_ki / (e_ki + sigma~^2)); exact when the components do not overlap"
+    )
+    if scalar:
+        return Estimate(float(c), 0.0, "closed_form_bound", rule)
+    return Estimate(c, np.zeros_like(c), "closed_form_bound", rule)
 
 
 def mean_rank(gm: GaussianMixture) -> float:

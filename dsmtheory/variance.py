@@ -328,6 +328,9 @@ def mmse(
     """
     check_mixture(gm)
     alpha, sigma = _alpha_sigma(alpha, sigma)
+    if _use_fast_rule(gm, method, num_nodes):
+        est = mmse_curve(gm, [alpha], [sigma], method=method, key=key, num_samples=num_samples)
+        return est._replace(value=float(est.value[0]), stderr=float(est.stderr[0]))
     law = gm.noised(alpha, sigma)
     return expectations.expect(
         _posterior_trace,
@@ -455,6 +458,209 @@ def _check_sigmas(sigmas, name: str = "sigmas") -> np.ndarray:
     return s
 
 
+# ---------------------------------------------------------------------------------------
+# the fast Monte Carlo rule of the mmse family: within-component part exact, the
+# between-component spread by antithetic, stratified draws shared by every noise level
+# ---------------------------------------------------------------------------------------
+#: Antithetic pairs per evaluation block of the fast rule (the last block is padded).
+_FAST_PAIRS = 256
+#: Noise levels per compiled call of the fast rule (a curve is padded to a multiple).
+_FAST_SIGMAS = 8
+#: Largest ``K * D * D`` for the fast rule (it holds every component's eigenbasis).
+_FAST_MAX_ELEMENTS = 1 << 26
+
+
+def within_component_deff(gm: GaussianMixture, alphas, sigmas) -> np.ndarray:
+    r"""$\sum_k\pi_k\sum_ie_{ki}/(e_{ki}+\tilde\sigma^2)$, $\tilde\sigma=\sigma/\alpha$: the
+    part of $d_{\rm eff}$ that the posterior spread *within* each component contributes,
+    exactly (closed form; FORMULAS.md §8, derivation ``within_component_bound``).
+
+    Since $\mathbb E_{x_t}[r_k(x_t)]=\pi_k$ and $\mathrm{Cov}(x_0\mid x_t,k)$ does not depend
+    on $x_t$, $\mathbb E\,\mathrm{tr}\,\mathrm{Cov}(x_0\mid x_t)=\sum_k\pi_k\,\mathrm{tr}V_k+
+    \mathbb E\sum_kr_k\|m_k-\bar m\|^2$; this is the first term over $\tilde\sigma^2$. It is a
+    lower bound of $d_{\rm eff}$, exact when the components do not overlap.
+
+    Args:
+        gm: the clean mixture (any D). alphas, sigmas: ``(n,)`` (or scalars) > 0.
+
+    Returns:
+        ``(n,)`` float64 NumPy array.
+    """
+    check_mixture(gm)
+    s = np.atleast_1d(np.asarray(sigmas, dtype=np.float64))
+    a = np.broadcast_to(np.atleast_1d(np.asarray(alphas, dtype=np.float64)), s.shape)
+    st2 = (s / a) ** 2
+    e = np.maximum(np.asarray(gm.eigvals, dtype=np.float64), 0.0)  # (K, D)
+    pi = np.asarray(gm.weights, dtype=np.float64)
+    out = np.zeros(s.shape)
+    for i, t in enumerate(st2):  # a loop: (n, K, D) at once can be large
+        out[i] = pi @ np.sum(e / (e + t), axis=-1)
+    return out
+
+
+@jax.jit
+def _between_block(eigvecs, eigvals, means, log_weights, comp, z, eps, alphas, sigmas):
+    r"""$\tfrac12[B(x_t)+B(x_t')]$ for each pair and noise level, ``(S, P)``:
+    $B=\sum_lr_l\|m_l-\bar m\|^2$ at $x_t=\alpha x_0+\sigma\varepsilon$ and at its antithetic
+    twin $x_t'=2\alpha\mu_c-x_t$ ($x_0=\mu_c+U_c\sqrt{e_c}z$). Every component's
+    coordinates $U_l^\top(x_0-\mu_l)$, $U_l^\top\varepsilon$ are computed once per draw; a
+    noise level then costs one rotation back per component ($K D^2$)."""
+    u, e, mu = eigvecs, eigvals, means
+    x0 = mu[comp] + jnp.einsum("bdi,bi->bd", u[comp], jnp.sqrt(e[comp]) * z)
+    nu = jnp.einsum("kdi,kd->ki", u, mu)
+    a1 = jnp.einsum("kdi,bd->kbi", u, x0) - nu[:, None]
+    a2 = jnp.einsum("kdi,bd->kbi", u, 2.0 * mu[comp] - x0) - nu[:, None]
+    b = jnp.einsum("kdi,bd->kbi", u, eps)
+
+    def one(level):
+        al, s = level
+        et = al**2 * e + s**2  # eigenvalues of the noised covariances
+        logdet = jnp.sum(jnp.log(et), -1)
+        gain = (al * e / et)[:, None]
+
+        def spread(y):  # y_l = U_l^T (x_t - alpha mu_l), (K, P, D)
+            maha = jnp.sum(y * y / et[:, None], -1)
+            r = jax.nn.softmax(log_weights[:, None] - 0.5 * (logdet[:, None] + maha), 0)
+            m = mu[:, None] + jnp.einsum("kdi,kbi->kbd", u, gain * y)
+            mbar = jnp.einsum("kb,kbd->bd", r, m)
+            return jnp.einsum("kb,kb->b", r, jnp.sum((m - mbar[None]) ** 2, -1))
+
+        return 0.5 * (spread(al * a1 + s * b) + spread(al * a2 - s * b))
+
+    return jax.lax.map(one, (alphas, sigmas))
+
+
+def fast_rule_applies(gm: GaussianMixture) -> bool:
+    """Whether the fast Monte Carlo rule of :func:`mmse_curve` can run on ``gm`` (a dense
+    view with at most 2^26 = 6.7e7 eigenvector entries)."""
+    from .mixture import DENSE_VIEW_MAX_DIM
+
+    return gm.dim <= DENSE_VIEW_MAX_DIM and gm.num_components * gm.dim**2 <= _FAST_MAX_ELEMENTS
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar on stderr, shown only if ``enabled`` and stderr is a terminal (so never
+    under tests or in logs)."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    show = bool(enabled) and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, disable=not show, leave=False, file=sys.stderr)
+
+
+class _Moments:
+    """Per-noise-level, per-component running means and squared deviations (Chan's merge)."""
+
+    def __init__(self, levels: int, k: int):
+        self.count = np.zeros((levels, k))
+        self.mean = np.zeros((levels, k))
+        self.m2 = np.zeros((levels, k))
+
+    def add(self, rows, f, onehot, lab):
+        c_b = onehot.sum(0)
+        mean_b = (f @ onehot) / np.maximum(c_b, 1.0)
+        dev = f - mean_b[:, lab]
+        m2_b = (dev * dev) @ onehot
+        n_old = self.count[rows]
+        n_new = n_old + c_b
+        frac = np.where(n_new > 0, c_b / np.maximum(n_new, 1.0), 0.0)
+        delta = mean_b - self.mean[rows]
+        self.mean[rows] = self.mean[rows] + delta * frac
+        self.m2[rows] = self.m2[rows] + m2_b + delta * delta * n_old * frac
+        self.count[rows] = n_new
+
+    def estimate(self, pi):
+        var_k = self.m2 / np.maximum(self.count - 1.0, 1.0)
+        se = np.sqrt(np.sum(pi**2 * var_k / np.maximum(self.count, 1.0), axis=1))
+        return self.mean @ pi, se
+
+
+def _fast_deff(gm, alphas, sigmas, key, num_samples, target_rse, max_samples, progress):
+    """``(d_eff (n,), stderr (n,), rule)`` by the fast rule (see :func:`mmse_curve`)."""
+    if gm.kind == "low_rank":
+        gm = gm.to_dense()
+    rng, kdesc = expectations.resolve_key(key)
+    k, dim = gm.num_components, gm.dim
+    pi = np.asarray(gm.weights, dtype=np.float64)
+    n_lev = sigmas.size
+    args = (gm.eigvecs, jnp.maximum(gm.eigvals, 0.0), gm.means, gm.log_weights)
+    mom = _Moments(n_lev, k)
+    scale = (alphas / sigmas) ** 2
+    within = within_component_deff(gm, alphas, sigmas)
+
+    def run(levels, n_pairs, stage):
+        """Add ``n_pairs`` (+ 2K) stratified pairs at the noise levels ``levels``."""
+        labels = expectations.stratified_labels(pi, max(n_pairs - 2 * k, 0))
+        total = labels.size
+        nb = -(-total // _FAST_PAIRS)
+        lab = np.concatenate([labels, np.zeros(nb * _FAST_PAIRS - total, np.int32)])
+        kz, ke = jax.random.split(jax.random.fold_in(rng, stage))
+        chunks = [levels[i : i + _FAST_SIGMAS] for i in range(0, levels.size, _FAST_SIGMAS)]
+        bar = progress_bar(nb * len(chunks), f"d_eff Monte Carlo (D = {dim}, K = {k})", progress)
+        for j in range(nb):
+            lo = j * _FAST_PAIRS
+            valid = np.arange(lo, lo + _FAST_PAIRS) < total
+            lb = lab[lo : lo + _FAST_PAIRS][valid]
+            onehot = np.zeros((lb.size, k))
+            onehot[np.arange(lb.size), lb] = 1.0
+            z = jax.random.normal(jax.random.fold_in(kz, j), (_FAST_PAIRS, dim))
+            eps = jax.random.normal(jax.random.fold_in(ke, j), (_FAST_PAIRS, dim))
+            comp = jnp.asarray(lab[lo : lo + _FAST_PAIRS])
+            for ch in chunks:
+                idx = np.concatenate([ch, np.full(_FAST_SIGMAS - ch.size, ch[-1])])
+                al, sg = jnp.asarray(alphas[idx]), jnp.asarray(sigmas[idx])
+                f = np.asarray(_between_block(*args, comp, z, eps, al, sg))
+                mom.add(ch, f[: ch.size][:, valid], onehot, lb)
+                bar.update(1)
+        bar.close()
+
+    n0 = max(num_samples // 2, 2 * k)
+    run(np.arange(n_lev), n0, 0)
+    between, between_se = mom.estimate(pi)
+    value, se = within + scale * between, scale * between_se
+    stages = 1
+    if target_rse is not None:
+        cap = max(max_samples // 2, n0)
+        while True:
+            rse = se / np.maximum(value, 1e-300)
+            have = mom.count.sum(axis=1)
+            short = np.flatnonzero((rse > target_rse) & (have < cap))
+            if short.size == 0:
+                break
+            need = have[short] * ((rse[short] / target_rse) ** 2 * 1.2 - 1.0)
+            need = np.minimum(np.maximum(need, 2 * k), cap - have[short])
+            # noise levels with similar needs share a compiled call (and its draws)
+            order = np.argsort(-need)
+            for g in range(0, order.size, _FAST_SIGMAS):
+                grp = order[g : g + _FAST_SIGMAS]
+                run(np.sort(short[grp]), int(need[grp].max()), stages)
+                stages += 1
+            between, between_se = mom.estimate(pi)
+            value, se = within + scale * between, scale * between_se
+    pairs = mom.count.sum(axis=1)
+    span = f"{int(pairs.min())}" + (f"-{int(pairs.max())}" if pairs.max() > pairs.min() else "")
+    rule = (
+        "Monte Carlo, fast rule of the mmse family: the within-component part exact "
+        "(closed form), the between-component spread E sum_k r_k |m_k - m|^2 by "
+        f"{span} antithetic pairs per noise level, stratified over {k} components, the same "
+        f"draws at every noise level, {kdesc}"
+    )
+    if target_rse is not None:
+        rule += f"; drawn in {stages} stages until the relative standard error <= {target_rse:g}"
+    return value, se, rule
+
+
+def _use_fast_rule(gm: GaussianMixture, method: str, num_nodes) -> bool:
+    """The mmse family goes to the fast Monte Carlo rule for ``method="monte_carlo"``, and for
+    ``"auto"`` in D > 3 (where ``"auto"`` means Monte Carlo), when the mixture allows it."""
+    method = expectations.resolve_method(method)
+    if num_nodes is not None and method == "auto":
+        return False
+    mc = method == "monte_carlo" or (method == "auto" and gm.dim > 3)
+    return mc and fast_rule_applies(gm)
+
+
 def mmse_curve(
     gm: GaussianMixture,
     alphas: ArrayLike,
@@ -466,16 +672,42 @@ def mmse_curve(
     rtol: float | None = None,
     num_nodes: int | None = None,
     progress: bool = False,
+    target_rse: float | None = None,
+    max_samples: int | None = None,
 ) -> Estimate:
     r"""$\mathrm{mmse}(\alpha_i,\sigma_i)$ on a grid, in one call of the engine (vectorised
     over the grid for Gauss–Hermite and Monte Carlo, which uses the same draws at every
     noise level: common random numbers, so the curve is smooth).
 
+    Monte Carlo (``method="monte_carlo"``, and ``"auto"`` in D > 3) uses the fast rule of
+    the mmse family (FORMULAS.md §8): with $r_k$, $m_k$, $V_k$ the responsibilities,
+    means and covariances of the components of $x_0\mid x_t$,
+
+    $$\mathrm{mmse}=\sum_k\pi_k\,\mathrm{tr}V_k+\mathbb E_{x_t}\Big[\sum_kr_k(x_t)
+    \|m_k(x_t)-\bar m(x_t)\|^2\Big],\qquad \mathrm{tr}V_k=\sum_i\frac{e_{ki}
+    \tilde\sigma^2}{e_{ki}+\tilde\sigma^2},$$
+
+    (since $\mathbb E[r_k]=\pi_k$ and $V_k$ does not depend on $x_t$): the first term is
+    exact, and only the between-component spread is sampled — by antithetic pairs
+    ($x_t$ and its reflection $2\alpha\mu_k-x_t$ through its component's centre),
+    stratified over the components, with the same draws at every noise level, every
+    component's coordinates computed once per draw for all noise levels. Its standard error
+    is the stratified one of the pair means. The spread vanishes where the components are
+    resolved (low noise), so there the result is exact to rounding; it carries the whole
+    Monte Carlo error at moderate noise.
+
     Args:
         gm: the clean mixture.
         alphas, sigmas: ``(n,)`` arrays of positive signal scales and noise levels.
-        method, key, num_samples, rtol, num_nodes: as in :func:`mmse`.
-        progress: show a progress bar over noise levels (Monte Carlo in chunks).
+        method, key, num_samples, rtol, num_nodes: as in :func:`mmse` (``num_samples``:
+            points per noise level, i.e. twice the antithetic pairs, of the first stage).
+        progress: show a progress bar on stderr (only when it is a terminal).
+        target_rse: Monte Carlo only: draw further stages of samples at the noise levels
+            whose relative standard error is above this, until it is met or
+            ``max_samples`` is reached (the stderr then reflects the samples drawn; with
+            this sequential stopping it is a slightly optimistic estimate, checked against
+            repeated runs in tests/test_any_dim.py).
+        max_samples: cap of points per noise level with ``target_rse`` (default 4e6).
 
     Returns:
         :class:`~dsmtheory.expectations.Estimate` with ``(n,)`` value and stderr.
@@ -486,6 +718,19 @@ def mmse_curve(
     if a.shape != s.shape:
         raise ValueError(f"alphas must have the shape of sigmas {s.shape}, got {a.shape}")
     check_positive(a, "alphas")
+    if target_rse is not None:
+        target_rse = check_scalar(target_rse, "target_rse", positive=True)
+    max_samples = 4_000_000 if max_samples is None else check_count(max_samples, "max_samples", 4)
+    if _use_fast_rule(gm, method, num_nodes):
+        n = expectations.DEFAULT_NUM_SAMPLES if num_samples is None else num_samples
+        n = check_count(n, "num_samples", 2)
+        deff, se, rule = _fast_deff(gm, a, s, key, n, target_rse, max_samples, progress)
+        st2 = (s / a) ** 2
+        return Estimate(deff * st2, se * st2, "monte_carlo", rule)
+    if target_rse is not None:
+        raise ValueError(
+            "target_rse applies to Monte Carlo only (method='monte_carlo', or 'auto' in D > 3)"
+        )
     opts = _engine_options(method, key, num_samples, rtol, num_nodes)
     chunks = _chunks(s.size, gm, progress)
     parts = []
@@ -503,9 +748,14 @@ def _chunks(n: int, gm: GaussianMixture, progress: bool):
         return [(0, n)]
     size = max(1, min(n, 8))
     bounds = [(i, min(n, i + size)) for i in range(0, n, size)]
+    import sys
+
     from tqdm.auto import tqdm
 
-    return tqdm(bounds, desc=f"noise levels (D = {gm.dim})", unit="chunk", leave=False)
+    show = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    return tqdm(
+        bounds, desc=f"noise levels (D = {gm.dim})", unit="chunk", leave=False, disable=not show
+    )
 
 
 def _join(parts: list[Estimate]) -> Estimate:

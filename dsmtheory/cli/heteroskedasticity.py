@@ -4,7 +4,11 @@ Writes ``heteroskedasticity.csv`` (sigma, alpha, lam, R, stderr, D/sigma^2),
 ``heteroskedasticity.png`` (log-log, with the $D/\sigma^2$ reference and the fitted low-σ
 slope) and ``heteroskedasticity.json`` (settings, a reference to the mixture
 (:func:`dsmtheory.mixture_io.reference`), slope, versions), and prints a
-short table. FORMULAS.md §4: $R\sim D/\sigma^2$ as σ → 0, a log-log slope of −2.
+short table with the effective dimension $d_{\rm eff}=\sigma^2R$ and its low-noise limit
+$\bar d=\sum_k\pi_k\,\mathrm{rank}\,\Sigma_k$. FORMULAS.md §4, §8: $\sigma^2R\to\bar d$ as
+σ → 0, so $R\sim\bar d/\sigma^2$ (a log-log slope of −2) once the noise is below every
+component's smallest nonzero eigenvalue; the level is $D/\sigma^2$ only for full-rank data
+($\bar d=D$), and above $\tilde\sigma\approx\sqrt{e_{\min}}$ the slope is not −2.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 from . import _inputs as inp
 
 NAME = "heteroskedasticity"
-HELP = "Irreducible DSM variance R(sigma) against D/sigma^2 (log-log slope -2 at low noise)."
+HELP = "Irreducible DSM variance R(sigma) against D/sigma^2, with d_eff = sigma^2 R."
 
 #: the --method choices, passed to :func:`dsmtheory.variance.heteroskedasticity_curve`
 METHODS = ("auto", "adaptive", "gauss_hermite", "monte_carlo")
@@ -85,12 +89,14 @@ class Result(NamedTuple):
             stderr, D/σ², method).
         slope: the least-squares log-log slope of R over the lowest decade of σ.
         slope_range: ``(σ_first, σ_last)`` of that fit.
+        mean_rank: d̄ = Σ_k π_k rank Σ_k, the limit of d_eff = σ² R as σ → 0.
     """
 
     settings: Settings
     curve: object
     slope: float
     slope_range: tuple[float, float]
+    mean_rank: float = float("nan")
 
 
 def settings(
@@ -154,6 +160,7 @@ def compute(s: Settings) -> Result:
     """R(σ) on the grid and its low-noise log-log slope (no I/O)."""
     import jax
 
+    from ..optimal import mean_rank
     from ..variance import fit_loglog_slope, heteroskedasticity_curve
 
     curve = heteroskedasticity_curve(
@@ -163,12 +170,38 @@ def compute(s: Settings) -> Result:
         method=s.method,
         key=jax.random.PRNGKey(s.seed),
         num_samples=s.num_samples,
+        progress=True,
     )
     low = curve.sigma <= 10.0 * curve.sigma[0] * (1 + 1e-12)
     if low.sum() < 2:
         low = np.arange(curve.sigma.size) < 2
     slope = fit_loglog_slope(curve.sigma[low], curve.R[low])
-    return Result(s, curve, slope, (float(curve.sigma[low][0]), float(curve.sigma[low][-1])))
+    span = (float(curve.sigma[low][0]), float(curve.sigma[low][-1]))
+    return Result(s, curve, slope, span, mean_rank(s.mixture))
+
+
+#: R σ²/D within this of 1 at the smallest σ: the full-rank regime R ≈ D/σ² (slope −2)
+FULL_RANK_REGIME = 0.01
+
+
+def expectation(result: Result) -> tuple[float | None, str]:
+    """``(expected slope or None, sentence)``: what the low-σ fit should show. −2 is expected
+    only where σ²R is already at its limit d̄ at the smallest σ of the fit (for full-rank
+    data: R σ²/D ≈ 1); otherwise the noise is not yet below the components' smallest
+    eigenvalues and the expected statement is σ²R → d̄ as σ → 0."""
+    curve = result.curve
+    d_eff0 = float(curve.d_eff[0])
+    dbar, dim = result.mean_rank, result.settings.mixture.dim
+    ratio = d_eff0 / dim
+    if abs(d_eff0 / dbar - 1.0) <= FULL_RANK_REGIME:
+        level = "D/sigma^2" if dbar == dim else f"d_bar/sigma^2 = {dbar:.4g}/sigma^2"
+        return -2.0, f"expected -2: sigma^2 R = {d_eff0:.4g} is at its limit d_bar, R ~ {level}"
+    return None, (
+        f"not -2 in general: R sigma^2/D = {ratio:.3g} at sigma = {curve.sigma[0]:.3g}, far "
+        f"from its limit d_bar/D = {dbar / dim:.3g}; expected: sigma^2 R = d_eff -> d_bar = "
+        f"{dbar:.4g} as sigma -> 0 (slope -2 only below the components' smallest "
+        "eigenvalues, sigma << sqrt(e_min))"
+    )
 
 
 def write(result: Result, out) -> list[Path]:
@@ -214,7 +247,10 @@ def write(result: Result, out) -> list[Path]:
         "mixture": mixture_reference(gm, s.source),
         "low_sigma_slope": result.slope,
         "slope_fit_range": list(result.slope_range),
-        "expected_slope": -2.0,
+        "expected_slope": expectation(result)[0],
+        "expectation": expectation(result)[1],
+        "mean_rank": result.mean_rank,
+        "d_eff": np.asarray(curve.d_eff, dtype=float).tolist(),
         "versions": {
             "dsmtheory": dsmtheory.__version__,
             "jax": jax.__version__,
@@ -231,15 +267,22 @@ def summary(result: Result, out=None) -> str:
     n = curve.sigma.size
     lines = [
         f"heteroskedasticity: {s.source}, {s.process.upper()}, method {curve.method}",
-        f"{'sigma':>10} {'R':>14} {'stderr':>10} {'D/sigma^2':>14} {'R*sigma^2/D':>12}",
+        f"{'sigma':>10} {'R':>14} {'stderr':>10} {'D/sigma^2':>14} {'R*sigma^2/D':>12} "
+        f"{'d_eff':>10}",
     ]
     for i in sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1}):
         sg, r, e, ref = curve.sigma[i], curve.R[i], curve.stderr[i], curve.reference[i]
-        lines.append(f"{sg:10.4g} {r:14.6g} {e:10.2g} {ref:14.6g} {r / ref:12.6f}")
+        lines.append(
+            f"{sg:10.4g} {r:14.6g} {e:10.2g} {ref:14.6g} {r / ref:12.6f} {curve.d_eff[i]:10.5g}"
+        )
     lo, hi = result.slope_range
     lines.append(
+        f"d_bar = sum_k pi_k rank_k = {result.mean_rank:.4g} (D = {s.mixture.dim}), the limit "
+        "of d_eff = sigma^2 R as sigma -> 0"
+    )
+    lines.append(
         f"low-sigma log-log slope {result.slope:.4f} over sigma in [{lo:.3g}, {hi:.3g}] "
-        "(expected -2)"
+        f"({expectation(result)[1]})"
     )
     if out is not None:
         lines.append(f"wrote {Path(out) / FILES[0]}, .png, .json")

@@ -53,8 +53,6 @@ FILES = (
     "optimal-densities.png",
     "criteria.json",
 )
-#: the largest mixture dimension the quadrature behind c* handles here
-MAX_DIM = 3
 SANDWICH_LAM = (-8.0, 10.0)  # λ range of the sandwich and IS analyses (truncates the schedule)
 
 
@@ -78,7 +76,7 @@ class Settings(NamedTuple):
     """The checked inputs of one run.
 
     Attributes:
-        mixtures: name -> :class:`~dsmtheory.GaussianMixture` (each of dimension <= 3); the
+        mixtures: name -> :class:`~dsmtheory.GaussianMixture` (any dimension); the
             first one is shown in the single-mixture figures.
         schedule: the schedule name (``--schedule``).
         quick: coarser grids.
@@ -194,9 +192,6 @@ def settings(
         mixtures = default_mixtures()
     if not mixtures:
         raise UsageError("--no-defaults needs --mixture FILE")
-    for name, gm in mixtures.items():
-        if gm.dim > MAX_DIM:
-            raise UsageError(f"mixture {name} has dim {gm.dim}; optimal-c needs dim <= {MAX_DIM}")
     if not isinstance(schedule, str) or schedule not in schedules.names():
         raise UsageError(f"unknown --schedule {schedule!r}; known: {', '.join(schedules.names())}")
     return Settings(dict(mixtures), schedule, bool(quick), inp.check_seed(seed))

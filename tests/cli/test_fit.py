@@ -87,7 +87,10 @@ def test_fit_then_heteroskedasticity_on_a_64d_user_mixture(tmp_path, capsys):
         "sha256": mixture_io.content_hash(gm),
     }
     rows = np.loadtxt(het / "heteroskedasticity.csv", delimiter=",", skiprows=1)
-    assert rows.shape == (3, 6) and np.all(np.isfinite(rows)) and np.all(rows[:, 4] > 0)
+    # stderr >= 0: the Monte Carlo rule is exact within components, and at sigma = 0.01 the
+    # three far-apart pieces leave no between-component spread (a zero error is honest)
+    assert rows.shape == (3, 6) and np.all(np.isfinite(rows)) and np.all(rows[:, 4] >= 0)
+    assert rows[-1, 4] > 0  # at sigma = 1 the components overlap: a Monte Carlo error
 
 
 def test_mixture_by_name_on_the_command_line(tmp_path, cache, capsys):

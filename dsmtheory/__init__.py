@@ -13,10 +13,12 @@ Enable float64 once with :func:`dsmtheory.enable_x64` before using the exact pat
 # (changes no signal handler unless this process is the dsmtheory command line)
 from . import _sigint  # noqa: F401, I001
 from . import adaptive as adaptive
+from . import datasets as datasets
 from . import expectations as expectations
 from . import losses as losses
 from . import metrics as metrics
 from . import mixture as mixture
+from . import mixture_io as mixture_io
 from . import models as models
 from . import optimal as optimal
 from . import parameterization as parameterization
@@ -29,6 +31,7 @@ from . import variance as variance
 from . import weightings as weightings
 from ._config import enable_x64 as enable_x64
 from ._config import x64_enabled as x64_enabled
+from .datasets import from_sklearn as from_sklearn
 from .expectations import Estimate as Estimate
 from .expectations import ExpectationError as ExpectationError
 from .mixture import GaussianMixture as GaussianMixture
@@ -42,6 +45,8 @@ from .mixture import random_anisotropic as random_anisotropic
 from .mixture import ring as ring
 from .mixture import single_gaussian as single_gaussian
 from .mixture import to_json as to_json
+from .mixture_io import load as load_mixture
+from .mixture_io import save as save_mixture
 from .variance import dsm_decomposition as dsm_decomposition
 from .variance import effective_dimension as effective_dimension
 from .variance import fisher_information as fisher_information
@@ -57,11 +62,13 @@ _LAZY = ("plots", "derivations", "testing")
 __all__ = [
     # modules
     "adaptive",
+    "datasets",
     "derivations",
     "expectations",
     "losses",
     "metrics",
     "mixture",
+    "mixture_io",
     "models",
     "optimal",
     "parameterization",
@@ -81,12 +88,15 @@ __all__ = [
     "GaussianMixture",
     "bimodal_1d",
     "from_json",
+    "from_sklearn",
     "grid_2d",
+    "load_mixture",
     "posterior_cov",
     "posterior_cov_trace",
     "posterior_mean",
     "random_anisotropic",
     "ring",
+    "save_mixture",
     "single_gaussian",
     "to_json",
     # expectations

@@ -37,12 +37,14 @@ __all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "main"]
 
 #: module names under dsmtheory.cli, in the order they are listed in --help
 COMMAND_MODULES = [
+    "fit",
     "heteroskedasticity",
     "prove",
     "weightings",
     "optimal_c",
     "targets",
     "compare",
+    "realdata",
     "identify",
     "reproduce",
 ]

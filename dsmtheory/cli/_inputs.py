@@ -1,5 +1,6 @@
-"""The command line's input layer: options, output folders and mixture files, each checked
-once, with a one-line :class:`~dsmtheory.cli.UsageError` that names the option.
+"""The command line's input layer: options, output folders and mixtures (files and
+built-in data sets), each checked once, with a one-line :class:`~dsmtheory.cli.UsageError`
+that names the option.
 
 Every command and the ``reproduce`` config go through these functions, so a mixture file,
 a seed or a noise level is read and checked in one place. Limits that protect the machine
@@ -19,6 +20,7 @@ from ._errors import UsageError, first_line
 __all__ = [
     "MAX_COMPONENTS",
     "MAX_DIM",
+    "MIXTURE_SPEC_HELP",
     "SEED_MAX",
     "SIGMA_RANGE",
     "check_choice",
@@ -177,38 +179,56 @@ def _json_sizes(data) -> tuple[int | None, int | None]:
     return k, d
 
 
-def load_mixture(path, flag: str = "--mixture"):
-    """Read a mixture JSON file (as written by :func:`dsmtheory.to_json`).
+#: How ``--mixture`` (and a config's ``mixture``) names a built-in data set.
+MIXTURE_SPEC_HELP = (
+    "a mixture file (.json or .npz), or a built-in data set fitted with scikit-learn: "
+    "digits[:K][:key=value...] or patches[:K][:key=value...], keys seed, rank_tol "
+    "(and size, num_patches for patches), e.g. digits:10, digits:10:rank_tol=1e-5, patches:20"
+)
 
-    Every failure is one line naming ``flag`` and the file: not found, a folder, not UTF-8,
-    malformed JSON, not an object, above the size limits, or refused by
-    :func:`dsmtheory.from_json` (missing keys, bad weights or covariances).
+
+def load_mixture(path, flag: str = "--mixture"):
+    """Read the mixture an option names: a built-in data set (``digits:10``,
+    ``patches:20:rank_tol=1e-5``; :func:`dsmtheory.datasets.parse_spec`), a mixture
+    ``.npz`` (:func:`dsmtheory.mixture_io.save`), or a mixture JSON file (as written by
+    :func:`dsmtheory.to_json`). A name wins over a file of the same name (write
+    ``./digits`` for a file called ``digits``).
+
+    Every failure is one line naming ``flag`` and the file or name: not found, a folder, not
+    UTF-8, malformed JSON or npz, not an object, above the size limits, refused by the
+    mixture's checks, a malformed data-set name, or the optional extra not installed.
 
     Returns:
         The :class:`~dsmtheory.GaussianMixture`.
     """
-    from .. import mixture
+    from .. import datasets, mixture
 
     text_path = os.fspath(path)
+    if isinstance(text_path, bytes):
+        text_path = os.fsdecode(text_path)
     where = f"{flag} {text_path!r}"
     p = Path(text_path)
     if not text_path.strip():
-        raise UsageError(f"{flag} must name a JSON file, got an empty string")
+        raise UsageError(f"{flag} must name a mixture file or data set, got an empty string")
+    if isinstance(path, str) and datasets.is_spec(text_path):
+        return _load_dataset(text_path.strip(), flag)
     try:
         if p.is_dir():
-            raise UsageError(f"{flag} must be a JSON file, got the folder {text_path!r}")
+            raise UsageError(f"{flag} must be a mixture file, got the folder {text_path!r}")
         raw = p.read_bytes()
     except OSError as exc:
         reason = exc.strerror or first_line(exc)
         raise UsageError(
-            f"{flag} must be a JSON file, got {text_path!r}: cannot be read ({reason})"
+            f"{flag} must be a mixture file, got {text_path!r}: cannot be read ({reason})"
         ) from exc
+    if p.suffix.lower() == ".npz" or raw[:4] == b"PK\x03\x04":
+        return _load_npz(p, where)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(
             f"{where} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-            "a mixture file is JSON"
+            "a mixture file is JSON or .npz"
         ) from exc
     try:
         data = json.loads(text)
@@ -216,10 +236,48 @@ def load_mixture(path, flag: str = "--mixture"):
         raise UsageError(
             f"{where}: mixture JSON is malformed: {exc.msg} at line {exc.lineno}"
         ) from exc
+    except RecursionError as exc:
+        raise UsageError(f"{where}: mixture JSON is nested too deeply") from exc
     if not isinstance(data, dict):
         raise UsageError(f"{where}: mixture JSON must be an object with keys weights, means, covs")
     check_mixture_size(*_json_sizes(data), where)
     try:
         return mixture.from_json(text)
     except (ValueError, TypeError) as exc:
+        raise UsageError(f"{where}: {first_line(exc)}") from exc
+
+
+def _load_npz(p: Path, where: str):
+    from .. import mixture_io
+
+    try:
+        check_mixture_size(*mixture_io.read_sizes(p), where)
+        return mixture_io.load(p)
+    except UsageError:
+        raise
+    except (ValueError, TypeError, KeyError, EOFError) as exc:
+        raise UsageError(f"{where}: {first_line(exc)}") from exc
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot be read ({exc.strerror or first_line(exc)})") from exc
+
+
+def _load_dataset(spec: str, flag: str):
+    """A built-in data set by name; the first fit prints one line on stderr (it can take
+    up to a minute; later runs read the cache)."""
+    import sys
+
+    from .. import datasets
+
+    where = f"{flag} {spec!r}"
+    try:
+        _, kwargs = datasets.parse_spec(spec)
+        check_mixture_size(kwargs.get("num_components"), datasets.spec_dim(spec), where)
+        return datasets.from_spec(
+            spec, on_fit=lambda msg: print(f"dsmtheory: {msg}", file=sys.stderr, flush=True)
+        )
+    except UsageError:
+        raise
+    except datasets.MissingDependencyError as exc:
+        raise UsageError(f"{where}: {first_line(exc)}") from exc
+    except (ValueError, TypeError) as exc:  # a bad field, K > N, a fit that failed
         raise UsageError(f"{where}: {first_line(exc)}") from exc

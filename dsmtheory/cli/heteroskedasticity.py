@@ -2,7 +2,8 @@ r"""``dsmtheory heteroskedasticity``: the irreducible DSM variance $R(\sigma)$ o
 
 Writes ``heteroskedasticity.csv`` (sigma, alpha, lam, R, stderr, D/sigma^2),
 ``heteroskedasticity.png`` (log-log, with the $D/\sigma^2$ reference and the fitted low-σ
-slope) and ``heteroskedasticity.json`` (settings, mixture, slope, versions), and prints a
+slope) and ``heteroskedasticity.json`` (settings, a reference to the mixture
+(:func:`dsmtheory.mixture_io.reference`), slope, versions), and prints a
 short table with the effective dimension $d_{\rm eff}=\sigma^2R$ and its low-noise limit
 $\bar d=\sum_k\pi_k\,\mathrm{rank}\,\Sigma_k$. FORMULAS.md §4, §8: $\sigma^2R\to\bar d$ as
 σ → 0, so $R\sim\bar d/\sigma^2$ (a log-log slope of −2) once the noise is below every
@@ -36,7 +37,9 @@ FILES = ("heteroskedasticity.csv", "heteroskedasticity.png", "heteroskedasticity
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
-    parser.add_argument("--mixture", default=None, help="mixture JSON file (default: ring())")
+    parser.add_argument(
+        "--mixture", default=None, help=f"{inp.MIXTURE_SPEC_HELP} (default: ring())"
+    )
     parser.add_argument("--process", choices=("ve", "vp"), default="ve", help="forward process")
     parser.add_argument("--sigma-min", type=float, default=1e-3, help="smallest sigma (> 0)")
     parser.add_argument("--sigma-max", type=float, default=10.0, help="largest sigma")
@@ -208,6 +211,7 @@ def write(result: Result, out) -> list[Path]:
     import dsmtheory
 
     from .._io import save_figure, write_csv, write_json
+    from ..mixture_io import reference as mixture_reference
     from ..plots.heteroskedasticity import heteroskedasticity_figure
 
     out = Path(out)
@@ -240,7 +244,7 @@ def write(result: Result, out) -> list[Path]:
         },
         "method": curve.method,
         "rule": curve.rule,
-        "mixture": gm.to_dict(),
+        "mixture": mixture_reference(gm, s.source),
         "low_sigma_slope": result.slope,
         "slope_fit_range": list(result.slope_range),
         "expected_slope": expectation(result)[0],

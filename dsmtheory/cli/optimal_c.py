@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..mixture_io import reference as mixture_reference
 from . import _inputs as inp
 from ._errors import UsageError
 from ._meta import versions
@@ -61,7 +62,9 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--out", default=None, help="output folder (required unless --export is given)"
     )
-    parser.add_argument("--mixture", default=None, help="JSON file of an extra mixture")
+    parser.add_argument(
+        "--mixture", default=None, help=f"an extra mixture: {inp.MIXTURE_SPEC_HELP}"
+    )
     parser.add_argument("--schedule", default="ve", help="sampling schedule (default ve)")
     parser.add_argument("--quick", action="store_true", help="coarser grids (< 20 s)")
     parser.add_argument(
@@ -490,7 +493,7 @@ def write(result: Result, out) -> list[Path]:
             "lam_max": hi,
             "process": result.schedule.process,
         },  # fmt: skip
-        "mixtures": {k: g.to_dict() for k, g in s.mixtures.items()},
+        "mixtures": {k: mixture_reference(g, k) for k, g in s.mixtures.items()},
         "criteria": result.criteria,
         "versions": versions("jax", "numpy", "scipy", "matplotlib"),
         "timings_s": timings,

@@ -61,8 +61,13 @@ MARKER = ".dsmtheory-report"
 #: Files of a failed or interrupted section that are kept (the rest is removed).
 KEPT_ON_FAILURE = ("error.txt", "stdout.txt")
 
-#: At most this many rows of a CSV are shown in the report; the full file is linked.
-MAX_TABLE_ROWS = 12
+#: A CSV of at most this many rows is shown whole (the 40-odd proofs, a per-σ table);
+#: a longer one is thinned to :data:`MAX_TABLE_ROWS` rows and the full file is linked.
+WHOLE_TABLE_ROWS = 64
+MAX_TABLE_ROWS = 24
+#: A section that writes this file (``{"title", "tables": [{"caption", "header", "rows"}]}``)
+#: has its findings shown at the top of the report, before the sections.
+FINDINGS_FILE = "findings.json"
 
 
 @dataclass(frozen=True)
@@ -338,7 +343,7 @@ def _read_csv(path: Path, max_rows: int = MAX_TABLE_ROWS):
         return [], [], 0
     head, body = rows[0], rows[1:]
     n = len(body)
-    if n > max_rows:  # first and last rows, evenly thinned in between
+    if n > max(max_rows, WHOLE_TABLE_ROWS):  # evenly thinned
         step = max(1, n // max_rows)
         body = body[::step][:max_rows]
     return head, [[_short(v) for v in r] for r in body], n
@@ -361,9 +366,39 @@ def _summary_rows(results):
     ]
 
 
+def _findings(out_dir: Path, results) -> list[dict]:
+    """The findings of finished sections (their :data:`FINDINGS_FILE`), in section order;
+    a file that cannot be read is skipped (the section's own files are still linked)."""
+    out = []
+    for r in results:
+        for f in _shown(r, FINDINGS_FILE):
+            try:
+                data = json.loads((out_dir / f).read_text(encoding="utf-8"))
+                tables = [
+                    (str(t["caption"]), [str(h) for h in t["header"]],
+                     [[str(c) for c in row] for row in t["rows"]])
+                    for t in data.get("tables", [])
+                ]  # fmt: skip
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            out.append({"title": str(data.get("title", r.title)), "tables": tables})
+    return out
+
+
 def render_markdown(out_dir: Path, results: Sequence[SectionResult], header: dict) -> str:
-    """The report as Markdown (figures and tables referenced relative to ``out_dir``)."""
+    """The report as Markdown (figures and tables referenced relative to ``out_dir``); it
+    opens with the sections' findings (:data:`FINDINGS_FILE`)."""
     lines = ["# dsmtheory report", ""]
+    found = _findings(Path(out_dir), results)
+    if found:
+        lines += ["## Findings", ""]
+        for block in found:
+            lines += [f"### {block['title']}", ""]
+            for caption, head, body in block["tables"]:
+                lines += [f"{caption}:", ""]
+                lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                lines += ["| " + " | ".join(row) + " |" for row in body]
+                lines.append("")
     for k, v in header.items():
         lines.append(f"- **{k}**: {v}")
     lines += ["", "## Summary", "", "| section | status | seconds | note |", "|---|---|---|---|"]
@@ -408,6 +443,18 @@ def render_html(out_dir: Path, results: Sequence[SectionResult], header: dict) -
         "padding:.5em;overflow-x:auto}.ok{color:#060}.failed,.interrupted{color:#b00}"
         "</style></head><body><h1>dsmtheory report</h1><ul>",
     ]
+    found = _findings(Path(out_dir), results)
+    if found:
+        parts[-1] = parts[-1][: -len("<ul>")] + "<h2>Findings</h2>"
+        for block in found:
+            parts.append(f"<h3>{e(block['title'])}</h3>")
+            for caption, head, body in block["tables"]:
+                parts.append(f"<p>{e(caption)}:</p><table>")
+                parts.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
+                for row in body:
+                    parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+                parts.append("</table>")
+        parts.append("<ul>")
     parts += [f"<li><b>{e(str(k))}</b>: {e(str(v))}</li>" for k, v in header.items()]
     parts.append("</ul><h2>Summary</h2><table><tr><th>section</th><th>status</th>")
     parts.append("<th>seconds</th><th>note</th></tr>")

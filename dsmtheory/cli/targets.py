@@ -26,6 +26,7 @@ import jax
 import numpy as np
 
 from .. import variance
+from ..mixture_io import reference as mixture_reference
 from . import _inputs as inp
 from ._errors import UsageError
 from ._meta import versions
@@ -63,7 +64,9 @@ COLUMNS = [
 def add_arguments(parser) -> None:
     """Options of ``dsmtheory targets``."""
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--mixture", default=None, help="JSON mixture file (default: ring of 8)")
+    parser.add_argument(
+        "--mixture", default=None, help=f"{inp.MIXTURE_SPEC_HELP} (default: ring of 8)"
+    )
     parser.add_argument(
         "--proposal",
         default=None,
@@ -326,9 +329,9 @@ def compute(s: Settings) -> Result:
         summary["iwsm_over_dsm_max"] = float(ratio.max())
         summary["iwsm_break_even_lambda"] = _crossing(lam, col["var_iwsm"], col["var_dsm_loss"])
     record = {
-        "mixture": gm.to_dict(),
+        "mixture": mixture_reference(gm, s.mixture_source),
         "mixture_source": s.mixture_source,
-        "proposal": s.proposal.to_dict(),
+        "proposal": mixture_reference(s.proposal, s.proposal_source),
         "proposal_source": s.proposal_source,
         "process": s.process,
         "lam_grid": lam.tolist(),

@@ -89,18 +89,24 @@ Training runs in float32 (the exact ground truth is computed in float64 when x64
 then cast).
 """
 
+from ._config import CAPACITY_PER_DIM as CAPACITY_PER_DIM
 from ._config import DEPTH as DEPTH
 from ._config import EMBEDDING_DIM as EMBEDDING_DIM
 from ._config import NOISE_SAMPLINGS as NOISE_SAMPLINGS
 from ._config import PARAMETERIZATIONS as PARAMETERIZATIONS
+from ._config import SIGMA_DATA_WEIGHTINGS as SIGMA_DATA_WEIGHTINGS
 from ._config import EvalConfig as EvalConfig
 from ._config import TrainConfig as TrainConfig
+from ._config import capacities_for_dim as capacities_for_dim
+from ._config import data_weighting_params as data_weighting_params
 from ._config import default_sigma_max as default_sigma_max
 from ._config import num_params as num_params
 from ._config import sigma_data as sigma_data
 from ._config import weighting_names as weighting_names
 from ._config import width_for_capacity as width_for_capacity
 from ._evaluate import fisher_divergence as fisher_divergence
+from ._matrix import MATRIX_MAX_WEIGHT as MATRIX_MAX_WEIGHT
+from ._matrix import matrix_optimal_weighting as matrix_optimal_weighting
 from ._problem import Batch as Batch
 from ._problem import StepInfo as StepInfo
 from ._problem import TrainProblem as TrainProblem
@@ -140,6 +146,12 @@ __all__ = [
     "num_params",
     "default_sigma_max",
     "sigma_data",
+    "CAPACITY_PER_DIM",
+    "SIGMA_DATA_WEIGHTINGS",
+    "capacities_for_dim",
+    "data_weighting_params",
+    "MATRIX_MAX_WEIGHT",
+    "matrix_optimal_weighting",
     "weighting_names",
     "init_state",
     "train_step",

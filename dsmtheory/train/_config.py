@@ -68,6 +68,44 @@ def sigma_data(gm: GaussianMixture) -> float:
     return float(np.sqrt(np.trace(np.asarray(gm.covariance())) / gm.dim))
 
 
+#: Default capacities per data dimension: ``CAPACITY_PER_DIM[i] * D`` parameters, i.e. 25,
+#: 100, 500, 1000 in 2-D (the protocol of Zhang et al. 2508.01597) and 800, 3200, 16000,
+#: 32000 in 64-D. A fixed count would not scale: the smallest MLP (width 1) already has
+#: ``3 D + 7`` parameters (199 in 64-D).
+CAPACITY_PER_DIM = (12.5, 50.0, 250.0, 500.0)
+
+#: Registry weightings whose ``sigma_data`` parameter :func:`data_weighting_params` sets.
+SIGMA_DATA_WEIGHTINGS = ("edm", "edm_monotonic", "soft_min_snr")
+
+
+def capacities_for_dim(dim: int, per_dim=CAPACITY_PER_DIM) -> tuple[int, ...]:
+    """Parameter counts relative to the dimension: ``round(f * dim)`` for each ``f`` of
+    ``per_dim`` (:data:`CAPACITY_PER_DIM` by default), raised to the smallest model's count
+    where below it. 25, 100, 500, 1000 for D = 2; 800, 3200, 16000, 32000 for D = 64."""
+    check_count(dim, "dim")
+    smallest = num_params(1, dim)
+    return tuple(max(smallest, int(round(float(f) * dim))) for f in per_dim)
+
+
+def data_weighting_params(gm: GaussianMixture, names, given: dict | None = None) -> dict:
+    r"""``{name: params}`` that set $\sigma_d$ of EDM, EDM-monotonic and Soft-Min-SNR
+    (:data:`SIGMA_DATA_WEIGHTINGS`) to the data's :func:`sigma_data`
+    $\sqrt{\mathrm{tr\,Cov}[x_0]/D}$ instead of the registry's fixed 0.5 (EDM's value for
+    images on [−1, 1]; 0.54 for the digits mixtures, 0.15 for the DC-removed patches),
+    merged under ``given`` (the user's parameters win; a Soft-Min-SNR given ``gamma`` keeps
+    it). Other names get ``given``'s entry or nothing."""
+    given = dict(given or {})
+    sd = sigma_data(gm)
+    out = {}
+    for name in names:
+        params = dict(given.get(name) or {})
+        if name in SIGMA_DATA_WEIGHTINGS and "sigma_data" not in params and "gamma" not in params:
+            params["sigma_data"] = sd
+        if params:
+            out[name] = params
+    return out
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class TrainConfig:
     """Settings of one training run (validated on construction).

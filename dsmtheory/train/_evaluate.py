@@ -35,6 +35,8 @@ EVAL_KEYS = (
     "fisher_total_se",
     "fisher_total_sigma2",
     "fisher_total_sigma2_se",
+    "fisher_relative",
+    "fisher_relative_se",
 )
 RHO = 7.0  # EDM's sampling grid exponent
 ONE_SHOT = {"xla_backend_optimization_level": 0}  # XLA options of programs that run once
@@ -163,6 +165,9 @@ class Evaluator:
         out = points(gm, jax.random.PRNGKey(ev.seed))
         self.true, self.x_init, (self.f_lam, self.f_xt, self.f_score), s_f = out[:4]
         self.f_sigma2 = np.asarray(s_f, np.float64) ** 2
+        # the scale of the Fisher divergence per bin: E||s*||² = tr I_t averaged over the
+        # bin, estimated on the same points (so fisher_relative is a ratio estimator)
+        self.score_norm2 = np.mean(np.sum(np.asarray(self.f_score, np.float64) ** 2, -1), -1)
         self.g_batch, self.g_weights = out[4:]  # weights: (W, bins, g) or (W, bins, g, D, D)
         self._eval = jax.jit(jax.vmap(self._evaluate_one))
 
@@ -231,4 +236,6 @@ class Evaluator:
             "fisher_total_se": np.sqrt((p**2 * se**2).sum(-1)),
             "fisher_total_sigma2": (p * f2).sum(-1),
             "fisher_total_sigma2_se": np.sqrt((p**2 * se2**2).sum(-1)),
+            "fisher_relative": f / self.score_norm2[None],
+            "fisher_relative_se": se / self.score_norm2[None],
         }

@@ -18,8 +18,10 @@ import optax
 
 from .. import models as _models
 from .. import schedules as _schedules
+from ..expectations import ExpectationError
 from ..parameterization import to_eps
 from ._config import DEPTH, EMBEDDING_DIM, OPTIMIZERS, TrainConfig, sigma_data, width_for_capacity
+from ._matrix import matrix_optimal_weighting
 from ._weighting import STATEFUL_WEIGHTINGS, LossWeighting, resolve_weighting
 
 F32 = jnp.float32
@@ -291,10 +293,26 @@ def model_core(config: TrainConfig) -> _Core:
 
 
 def resolve_config_weighting(config: TrainConfig) -> LossWeighting:
-    """The :class:`LossWeighting` of ``config``'s weighting (builds the c* table)."""
-    return resolve_weighting(
-        config.weighting, config.weighting_params, config.build_schedule(), config.mixture
-    )
+    """The :class:`LossWeighting` of ``config``'s weighting (builds the c* table);
+    ``matrix_optimal`` is the capped float64 form of :mod:`dsmtheory.train._matrix`.
+
+    Raises:
+        ValueError: the weighting cannot be built for this mixture; the message names it
+            (e.g. ``weighting 'c_star' cannot run on this mixture (K = 10, D = 64): ...``).
+    """
+    gm = config.mixture
+    try:
+        if config.weighting == "matrix_optimal":
+            return matrix_optimal_weighting(gm, **(config.weighting_params or {}))
+        return resolve_weighting(
+            config.weighting, config.weighting_params, config.build_schedule(), gm
+        )
+    except (ValueError, TypeError, ArithmeticError, NotImplementedError, ExpectationError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(
+            f"weighting {config.weighting!r} cannot run on this mixture "
+            f"(K = {gm.num_components}, D = {gm.dim}): {text}"
+        ) from exc
 
 
 # ---------------------------------------------------------------------------------------

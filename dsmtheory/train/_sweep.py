@@ -68,6 +68,10 @@ class SweepResult(NamedTuple):
         fisher: ``(n, c, b)`` exact Fisher divergence per bin; ``fisher_se`` its stderr.
         fisher_total, fisher_total_se: ``(n, c)`` ∫p(λ)F(λ)dλ and its stderr.
         fisher_total_sigma2, fisher_total_sigma2_se: ``(n, c)`` ∫p(λ)σ²F(λ)dλ and stderr.
+        fisher_relative, fisher_relative_se: ``(n, c, b)`` the relative Fisher divergence
+            per bin, F / E‖s*‖² with E‖s*‖² = tr I_t averaged over the bin (estimated on
+            the same points), and its stderr (of F, the scale held fixed). Comparable
+            across σ and dimensions: 1 is the error of the model ŝ = 0.
         timings: wall-clock seconds (``compile_and_first_chunk_s``, ``train_s``, ``chunk_s``
             per chunk of steps, ``eval_s``, ``total_s``), the process's CPU seconds per chunk
             (``chunk_cpu_s``), the device count, the platform and the number of vmapped
@@ -96,6 +100,8 @@ class SweepResult(NamedTuple):
     fisher_total_se: np.ndarray
     fisher_total_sigma2: np.ndarray
     fisher_total_sigma2_se: np.ndarray
+    fisher_relative: np.ndarray
+    fisher_relative_se: np.ndarray
     timings: dict
     final_state: TrainState
     weighting_states: list | None = None
@@ -378,7 +384,8 @@ def _run(base, weightings, weighting_params, jobs, stream_keys, evaluation, prog
         lam_edges, sig_c, ck = ev.lam_edges, ev.sigma_centers, bounds
     else:
         out = {k: np.full((n, 0), np.nan) for k in EVAL_KEYS}
-        out["grad_std"] = out["fisher"] = out["fisher_se"] = np.full((n, 0, 0), np.nan)
+        for k in ("grad_std", "fisher", "fisher_se", "fisher_relative", "fisher_relative_se"):
+            out[k] = np.full((n, 0, 0), np.nan)
         lam_edges, sig_c, ck = np.zeros(0), np.zeros(0), np.zeros(0, int)
         multiplier = np.full((n, 0, 0), np.nan)
     timings = {

@@ -24,7 +24,8 @@ def test_compare_micro_budget_writes_every_file(tmp_path, capsys):
     assert res["checkpoint_steps"] == [0, 2, 4]
     summary = (out / "summary.csv").read_text().splitlines()
     assert len(summary) == n + 1 and summary[0].startswith("seed,weighting,capacity")
-    assert "wrote 4 figures" in capsys.readouterr().out
+    assert f"wrote {len(compare.FIGURES)} figures" in capsys.readouterr().out
+    assert res["settings"]["sigma_data"] > 0 and "fisher_relative" in res
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,7 @@ def test_compare_micro_budget_writes_every_file(tmp_path, capsys):
         (["--steps", "0"], "expected a positive integer"),
         (["--weightings", "nope"], "unknown weighting 'nope'"),
         (["--capacities", "3"], "capacity 3 is too small"),
-        (["--mixture", "no-such-file.json"], "--mixture must be a JSON file"),
+        (["--mixture", "no-such-file.json"], "--mixture must be a mixture file"),
     ],
 )
 def test_compare_bad_arguments_exit_2(tmp_path, capsys, argv, message):
@@ -58,5 +59,5 @@ def test_compare_on_a_user_mixture(tmp_path):
             "--weightings", "simple", "--mixture", str(mix)]  # fmt: skip
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["settings"]["mixture"]["means"] == [[-1.5], [1.5]]
+    assert res["settings"]["mixture"]["inline"]["means"] == [[-1.5], [1.5]]
     assert len(res["configs"]) == 1

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import dsmtheory as dsm
+from dsmtheory.cli import UsageError
 from dsmtheory.cli.config import SECTION_NAMES, load_config, parse_config
 
 
@@ -161,9 +162,12 @@ def test_every_section_gets_the_config_values(tmp_path):
             "heteroskedasticity": {"sigma_min": 0.01, "sigma_max": 0.9, "num_sigmas": 5},
         }
     )
+    from dsmtheory.cli.reproduce import data_extra_missing
+
     p = plan(cfg, tmp_path, quick=True)
     got = {sp.name: sp.settings for sp in p.sections}
-    assert list(got) == list(SECTION_NAMES)
+    expected = [n for n in SECTION_NAMES if n != "realdata" or not data_extra_missing()]
+    assert list(got) == expected
     het = got["heteroskedasticity"]
     assert het.mixture is cfg.mixture and het.process == "vp" and het.seed == 7
     np.testing.assert_allclose(het.sigmas, np.geomspace(0.01, 0.9, 5))
@@ -173,3 +177,16 @@ def test_every_section_gets_the_config_values(tmp_path):
     tg = got["targets"]
     assert tg.mixture is cfg.mixture and tg.process == "vp" and tg.seed == 7
     assert got["compare"].base.mixture is cfg.mixture
+    if "realdata" in got:  # the built-in data sets, not the config's mixture
+        assert got["realdata"].seed == 7 and got["realdata"].quick
+        assert list(got["realdata"].mixtures) == ["digits:10"]
+
+
+def test_realdata_is_left_out_without_the_data_extra(tmp_path, monkeypatch):
+    from dsmtheory.cli import reproduce
+
+    monkeypatch.setattr(reproduce, "data_extra_missing", lambda: True)
+    p = reproduce.plan(parse_config({"sections": ["prove", "realdata"]}), tmp_path)
+    assert [sp.name for sp in p.sections] == ["prove"]
+    with pytest.raises(UsageError, match=r"realdata needs the optional extra: pip install"):
+        reproduce.plan(parse_config({"sections": ["realdata"]}), tmp_path)

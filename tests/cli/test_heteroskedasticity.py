@@ -90,7 +90,9 @@ def test_json_mixture_vp_quadrature(tmp_path):
     assert np.all(se == 0.0)
     meta = json.loads((out / "heteroskedasticity.json").read_text())
     assert meta["low_sigma_slope"] == pytest.approx(-2.0, abs=SLOPE_ATOL)
-    assert meta["mixture"]["weights"] == [0.5, 0.5]
+    # the result references the mixture; a small one is also inline (mixture_io.reference)
+    assert meta["mixture"]["inline"]["weights"] == [0.5, 0.5]
+    assert meta["mixture"]["sha256"].startswith("sha256:") and meta["mixture"]["dim"] == 1
 
 
 @pytest.mark.parametrize(

@@ -351,7 +351,8 @@ class OptimalWeighting:
     docs/choosing-c.md).
 
     Call it on λ: ``w(lam) -> omega_eps``; ``w.total(lam, density)`` is KG's
-    $w=p\,\omega_\varepsilon$.
+    $w=p\,\omega_\varepsilon$. ``progress=True`` shows a bar on stderr while the table is
+    built (only when stderr is a terminal).
     """
 
     name = "optimal"
@@ -369,6 +370,7 @@ class OptimalWeighting:
         key=None,
         num_samples=None,
         measure_interpolation=False,
+        progress=False,
     ):
         check_mixture(gm)
         check_choice("process", process, ("ve", "vp"))
@@ -381,7 +383,7 @@ class OptimalWeighting:
         self.process = process
         grid = np.linspace(lam_min, lam_max, num_grid)
         opts = _options(method, key, num_samples, num_nodes, None)
-        est = c_star_of_lambda(gm, grid, full_output=True, **opts)
+        est = c_star_of_lambda(gm, grid, full_output=True, progress=progress, **opts)
         self.table_rule = est.rule
         self.table_method = est.method
         self.grid = jnp.asarray(grid)

@@ -237,9 +237,9 @@ def _c_star_part(gms, grids, lam_range) -> CStarPart:
     lam = -2.0 * np.log(sig)
     part = CStarPart(sig, {}, {}, {}, {}, {}, {}, [], {})
     for name, gm in gms.items():
-        c = np.asarray(optimal.c_star_curve(gm, sig))
+        c = np.asarray(optimal.c_star_curve(gm, sig, progress=True))
         part.tables[name] = optimal.OptimalWeighting(
-            gm, lam_min=lo - 1.0, lam_max=hi + 1.0, num_grid=grids.num_grid
+            gm, lam_min=lo - 1.0, lam_max=hi + 1.0, num_grid=grids.num_grid, progress=True
         )
         part.c_star[name] = c
         part.R[name] = gm.dim / (sig**2 * c)
@@ -265,12 +265,13 @@ def _c_star_part(gms, grids, lam_range) -> CStarPart:
 def _residual_part(gms, grids, first) -> ResidualPart:
     """Residual variance per noise level (P16) for σ², c*, EDM, Min-SNR and W*."""
     from .. import optimal
+    from ..variance import progress_bar
 
     sig_r = np.geomspace(0.03, 10.0, grids.n_resid)
     rows, raw, scale_free = [], {}, {}
     for name, gm in gms.items():
         sd, d = _data_std(gm), gm.dim
-        cs = np.asarray(optimal.c_star_curve(gm, sig_r))
+        cs = np.asarray(optimal.c_star_curve(gm, sig_r, progress=True))
         r_ir = d / (sig_r**2 * cs)  # R = D / (σ² c*)
         lam_r = jnp.asarray(-2.0 * np.log(sig_r))
         mult = {
@@ -279,12 +280,15 @@ def _residual_part(gms, grids, first) -> ResidualPart:
             "edm": np.asarray(optimal.equivalent_c("edm", lam_r, sigma_data=sd)),
             "min_snr": np.asarray(optimal.equivalent_c("min_snr", lam_r, gamma=5.0)),
         }
+        bar = progress_bar(sig_r.size, f"residual variance ({name})", enabled=True)
         for i, s in enumerate(sig_r):
+            bar.update(1)
             for wname, m in mult.items():
                 big_lam = s**2 * m[i]  # scalar score weight: raw = Λ² R / D, scale-free R / D
                 rows.append([name, s, wname, big_lam**2 * r_ir[i] / d, big_lam, r_ir[i] / d])
             r = optimal.residual_variance(gm, 1.0, float(s), "matrix")
             rows.append([name, s, "matrix_W*", r.raw, r.mean_weight, r.scale_free])
+        bar.close()
     for row in rows:
         if row[0] == first:
             raw.setdefault(row[2], []).append(row[3])

@@ -126,3 +126,14 @@ def test_c_star_near_one_bounds_against_the_engine():
         optimal.c_star_curve(three, sig),
         rtol=1e-9,  # the engine's adaptive/Gauss-Hermite tolerance on a single Gaussian
     )
+
+
+def test_sandwich_refuses_high_dimension_clearly():
+    from dsmtheory import sandwich, schedules
+
+    gm = _mixture()
+    model = sandwich.random_fourier_model(jax.random.PRNGKey(0), D, 1, 1.0)
+    with pytest.raises(ValueError, match=r"tensor Gauss-Hermite.*D = 4.*simulate_fits"):
+        sandwich.sandwich_variance(
+            gm, model, schedules.get("ve"), lambda lam: lam * 0 + 1.0, 1, num_nodes=100
+        )

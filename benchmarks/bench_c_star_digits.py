@@ -10,7 +10,8 @@ stratified pairs shared by every σ, further stages where the first does not rea
 The wall time includes compilation. The machine's load average is recorded with the result
 (the 2 cores are shared).
 
-Run: ``python benchmarks/bench_c_star_digits.py`` (needs scikit-learn; writes
+Run: ``python benchmarks/bench_c_star_digits.py [--mixture FILE]`` (needs scikit-learn
+unless ``--mixture`` names the same fit saved by ``dsmtheory.mixture.to_json``; writes
 benchmarks/results/c_star_digits.md).
 """
 
@@ -50,7 +51,10 @@ def digits_mixture(num_components: int = NUM_COMPONENTS, seed: int = 0):
 def main() -> int:
     dsm.enable_x64()
     t0 = time.perf_counter()
-    gm = digits_mixture()
+    if len(sys.argv) == 3 and sys.argv[1] == "--mixture":
+        gm = dsm.mixture.from_json(Path(sys.argv[2]).read_text())
+    else:
+        gm = digits_mixture()
     fit_s = time.perf_counter() - t0
     load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
@@ -58,18 +62,19 @@ def main() -> int:
     wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     load1 = os.getloadavg()[0]
     rse = np.asarray(est.stderr) / np.asarray(est.value)
-    within = optimal.c_within(gm, 1.0, SIGMAS)
+    within = np.asarray(optimal.c_within(gm, 1.0, SIGMAS).value)
     cpu = platform.processor() or platform.machine()
     lines = [
         "# c*(σ) on digits, K = 50, 32 noise levels, relative standard error <= 1e-3",
         "",
-        f"`python benchmarks/bench_c_star_digits.py` ({cpu}, "
+        f"`python benchmarks/bench_c_star_digits.py{''.join(' ' + a for a in sys.argv[1:])}` "
+        f"({cpu}, "
         f"{os.cpu_count()} CPUs, JAX {jax.__version__}, Python {sys.version.split()[0]}).",
         "",
         f"* wall time of `c_star_curve(gm, sigmas, target_rse=1e-3)`, compilation included: "
         f"**{wall:.1f} s** (target 60 s); load average {load0:.1f} before, {load1:.1f} after "
-        f"(shared cores); CPU time of the process {cpu_s:.1f} s; the sklearn fit, not timed: "
-        f"{fit_s:.1f} s",
+        f"(shared cores); **CPU time of the process {cpu_s:.1f} s** (target 60 s); the sklearn "
+        f"fit (or loading it), not timed: {fit_s:.1f} s",
         f"* largest relative standard error: {rse.max():.3g} (at σ = {SIGMAS[rse.argmax()]:.3g})",
         f"* rule: {est.rule}",
         "",

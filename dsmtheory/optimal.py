@@ -351,7 +351,10 @@ class OptimalWeighting:
     docs/choosing-c.md).
 
     Call it on λ: ``w(lam) -> omega_eps``; ``w.total(lam, density)`` is KG's
-    $w=p\,\omega_\varepsilon$.
+    $w=p\,\omega_\varepsilon$. ``progress=True`` shows a bar on stderr while the table is
+    built (only when stderr is a terminal); ``target_rse`` (Monte Carlo only, i.e. D > 3)
+    draws at each node until c* has that relative standard error
+    (:func:`c_star_curve`).
     """
 
     name = "optimal"
@@ -369,6 +372,8 @@ class OptimalWeighting:
         key=None,
         num_samples=None,
         measure_interpolation=False,
+        progress=False,
+        target_rse=None,
     ):
         check_mixture(gm)
         check_choice("process", process, ("ve", "vp"))
@@ -381,7 +386,9 @@ class OptimalWeighting:
         self.process = process
         grid = np.linspace(lam_min, lam_max, num_grid)
         opts = _options(method, key, num_samples, num_nodes, None)
-        est = c_star_of_lambda(gm, grid, full_output=True, **opts)
+        est = c_star_of_lambda(
+            gm, grid, full_output=True, progress=progress, target_rse=target_rse, **opts
+        )
         self.table_rule = est.rule
         self.table_method = est.method
         self.grid = jnp.asarray(grid)

@@ -164,6 +164,10 @@ def _sandwich_second(x, alpha, sigma, gm, model, theta):
     return jnp.concatenate([outer, last[:, None, :]], axis=1)
 
 
+#: Largest Gauss-Hermite node count per component of the sandwich (as in the engine).
+_MAX_NODES = 4e6
+
+
 def _sandwich_core(gm, model, alpha, sigma, pw, omega, num_nodes):
     """The two passes of :func:`sandwich_variance` over the λ nodes (engine, Gauss–Hermite)."""
     laws = jax.vmap(gm.noised)(alpha, sigma)
@@ -213,6 +217,10 @@ def sandwich_variance(
 
     Returns:
         :class:`SandwichResult`.
+
+    Raises:
+        ValueError: bad arguments, or ``num_nodes^D`` over 4e6 (high D: the message names
+            the dimension and the alternative, :func:`simulate_fits`).
     """
     check_mixture(gm)
     if not isinstance(schedule, Schedule):
@@ -226,6 +234,14 @@ def sandwich_variance(
     if num_nodes is None:
         num_nodes = 64 if gm.dim == 1 else 16
     check_count(num_nodes, "num_nodes")
+    if float(num_nodes) ** gm.dim > _MAX_NODES:
+        raise ValueError(
+            f"sandwich_variance integrates over x_t by tensor Gauss-Hermite, num_nodes^D = "
+            f"{num_nodes}^{gm.dim} = {float(num_nodes) ** gm.dim:.3g} points per component and "
+            f"noise level, over the limit of {_MAX_NODES:.0e}: it supports low dimensions "
+            f"(D <= 3 with the default nodes; here D = {gm.dim}); use fewer num_nodes in D <= 5, "
+            "or simulate_fits (empirical spread of least-squares fits) in higher D"
+        )
     lam, wl = _lam_nodes(schedule, num_lam)
     alpha, sigma = schedule.alpha(lam), schedule.sigma(lam)
     omega = sigma**2 * jnp.asarray(c_fn(lam))

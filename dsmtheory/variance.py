@@ -468,6 +468,11 @@ def _check_sigmas(sigmas, name: str = "sigmas") -> np.ndarray:
 _FAST_PAIRS = 256
 #: Noise levels per compiled call of the fast rule (a curve is padded to a multiple).
 _FAST_SIGMAS = 8
+#: Points per noise level of the first stage of the fast rule with ``target_rse`` and no
+#: ``num_samples``: a pilot whose variances size the next stage of each level separately (the
+#: digits benchmark needs 0 to ~3e4 pairs per level; a common first stage of 1e4 pairs spent
+#: most of the time at levels that needed none).
+FAST_PILOT_SAMPLES = 2048
 #: Largest ``K * D * D`` for the fast rule (it holds every component's eigenbasis).
 _FAST_MAX_ELEMENTS = 1 << 26
 
@@ -501,35 +506,68 @@ def within_component_deff(gm: GaussianMixture, alphas, sigmas) -> np.ndarray:
 
 
 @jax.jit
-def _between_block(eigvecs, eigvals, means, log_weights, comp, z, eps, alphas, sigmas):
-    r"""$\tfrac12[B(x_t)+B(x_t')]$ for each pair and noise level, ``(S, P)``:
-    $B=\sum_lr_l\|m_l-\bar m\|^2$ at $x_t=\alpha x_0+\sigma\varepsilon$ and at its antithetic
-    twin $x_t'=2\alpha\mu_c-x_t$ ($x_0=\mu_c+U_c\sqrt{e_c}z$). Every component's
-    coordinates $U_l^\top(x_0-\mu_l)$, $U_l^\top\varepsilon$ are computed once per draw; a
-    noise level then costs one rotation back per component ($K D^2$)."""
+def _pair_coordinates(eigvecs, eigvals, means, comp, z, eps):
+    r"""Every component's coordinates of a block of antithetic pairs, for every noise level:
+    ``(a1, a2, b, ucat)`` with ``a1[p, l] = U_l^T (x_0 - mu_l)``, ``a2`` the same for the twin
+    $2\mu_c-x_0$, ``b[p, l] = U_l^T eps`` (each ``(P, K, D)``), ``ucat = [U_1 | ... | U_K]``
+    ``(D, K D)``; $x_0=\mu_c+U_c\sqrt{e_c}z$. Three GEMMs ``(P, D) @ (D, K D)``."""
     u, e, mu = eigvecs, eigvals, means
+    k, d, _ = u.shape
+    ucat = jnp.transpose(u, (1, 0, 2)).reshape(d, k * d)
+    nu = jnp.einsum("kdi,kd->ki", u, mu).reshape(-1)
     x0 = mu[comp] + jnp.einsum("bdi,bi->bd", u[comp], jnp.sqrt(e[comp]) * z)
-    nu = jnp.einsum("kdi,kd->ki", u, mu)
-    a1 = jnp.einsum("kdi,bd->kbi", u, x0) - nu[:, None]
-    a2 = jnp.einsum("kdi,bd->kbi", u, 2.0 * mu[comp] - x0) - nu[:, None]
-    b = jnp.einsum("kdi,bd->kbi", u, eps)
+    a1 = (x0 @ ucat - nu).reshape(-1, k, d)
+    a2 = ((2.0 * mu[comp] - x0) @ ucat - nu).reshape(-1, k, d)
+    b = (eps @ ucat).reshape(-1, k, d)
+    return a1, a2, b, ucat
 
-    def one(level):
-        al, s = level
-        et = al**2 * e + s**2  # eigenvalues of the noised covariances
-        logdet = jnp.sum(jnp.log(et), -1)
-        gain = (al * e / et)[:, None]
 
-        def spread(y):  # y_l = U_l^T (x_t - alpha mu_l), (K, P, D)
-            maha = jnp.sum(y * y / et[:, None], -1)
-            r = jax.nn.softmax(log_weights[:, None] - 0.5 * (logdet[:, None] + maha), 0)
-            m = mu[:, None] + jnp.einsum("kdi,kbi->kbd", u, gain * y)
-            mbar = jnp.einsum("kb,kbd->bd", r, m)
-            return jnp.einsum("kb,kb->b", r, jnp.sum((m - mbar[None]) ** 2, -1))
+@jax.jit
+def _between_levels(a1, a2, b, ucat, eigvals, log_weights, alphas, sigmas):
+    r"""$\tfrac12[B(x_t)+B(x_t')]$ for each pair of :func:`_pair_coordinates` and each noise
+    level, ``(S, P)``: $B=\sum_lr_l\|m_l-\bar m\|^2$ at $x_t=\alpha x_0+\sigma\varepsilon$
+    and at its antithetic twin $x_t'=2\alpha\mu_c-x_t$.
 
-        return 0.5 * (spread(al * a1 + s * b) + spread(al * a2 - s * b))
+    With $p=x_t/\alpha$ and $y_l=U_l^\top(x_t-\alpha\mu_l)=\alpha a_l+\sigma b_l$,
+    $m_l-p=U_l(c_l\circ y_l)$ with $c_{li}=-\sigma^2/(\alpha(\alpha^2e_{li}+\sigma^2))$, so
 
-    return jax.lax.map(one, (alphas, sigmas))
+    $$B=\sum_lr_l\|m_l-p\|^2-\|\bar m-p\|^2=\sum_lr_l\|c_l\circ y_l\|^2-\Big\|\sum_lU_l
+    (r_lc_l\circ y_l)\Big\|^2$$
+
+    (any reference point $p$ gives $B$, since $\sum_lr_l=1$). The quadratic forms
+    $\sum_iw_{li}y_{li}^2$ (Mahalanobis distances, $\|c_l\circ y_l\|^2$) come for every
+    noise level at once from $a^2$, $ab$, $b^2$ by small GEMMs; per noise level there remain
+    one elementwise pass over ``(P, K, D)`` and one GEMM ``(P, K D) @ (K D, D)``. Rounding:
+    both terms are at most of order $D\tilde\sigma^2$, so $B$ carries an absolute rounding
+    error of order $10^{-16}D\tilde\sigma^2$, i.e. $10^{-16}D$ in $d_{\rm eff}$."""
+    e = eigvals
+    al = alphas[:, None, None]
+    s = sigmas[:, None, None]
+    et = al**2 * e[None] + s**2  # (S, K, D) eigenvalues of the noised covariances
+    logdet = jnp.sum(jnp.log(et), -1)  # (S, K)
+    c = -(s**2) / (al * et)
+    bb = b * b
+
+    def quad(a, w, sign):  # sum_i w_si y_pki^2, y = alpha a + sign sigma b, every level
+        aa, ab = a * a, a * b
+        out = jnp.einsum("pki,ski->spk", aa, w * al**2)
+        out = out + jnp.einsum("pki,ski->spk", ab, (2.0 * sign) * w * al * s)
+        return out + jnp.einsum("pki,ski->spk", bb, w * s**2)
+
+    def spread(a, sign):
+        maha = quad(a, 1.0 / et, sign)
+        r = jax.nn.softmax(log_weights - 0.5 * (logdet[:, None] + maha), -1)  # (S, P, K)
+        q = jnp.sum(r * quad(a, c * c, sign), -1)  # (S, P)
+
+        def rotate(level):
+            r_s, c_s, al_s, s_s = level
+            v = (r_s[..., None] * c_s) * (al_s * a + (sign * s_s) * b)  # (P, K, D)
+            w = v.reshape(v.shape[0], -1) @ ucat.T  # sum_l U_l r_l c_l y_l
+            return jnp.sum(w * w, -1)
+
+        return q - jax.lax.map(rotate, (r, c, alphas, sigmas))
+
+    return 0.5 * (spread(a1, 1.0) + spread(a2, -1.0))
 
 
 def fast_rule_applies(gm: GaussianMixture) -> bool:
@@ -578,6 +616,21 @@ class _Moments:
         return self.mean @ pi, se
 
 
+def _prefix_labels(pi: np.ndarray, total: int) -> np.ndarray:
+    r"""Component labels of ``total`` pairs whose every prefix is stratified: two per
+    component first, then label $i$ at $u_i=(i+\tfrac12)\varphi \bmod 1$ (the golden-ratio
+    sequence, $\varphi=(\sqrt5-1)/2$) through the inverse CDF of the weights, so that the
+    first $n$ labels hold each component close to $\pi_kn$ times (discrepancy
+    $O(\log n/n)$) and a noise level may stop after any number of blocks."""
+    k = pi.size
+    base = np.repeat(np.arange(k), 2)
+    rest = max(int(total) - base.size, 0)
+    u = np.mod((np.arange(rest) + 0.5) * (0.5 * (math.sqrt(5.0) - 1.0)), 1.0)
+    cdf = np.cumsum(pi)
+    extra = np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), k - 1)
+    return np.concatenate([base, extra]).astype(np.int32)[: max(int(total), base.size)]
+
+
 def _fast_deff(gm, alphas, sigmas, key, num_samples, target_rse, max_samples, progress):
     """``(d_eff (n,), stderr (n,), rule)`` by the fast rule (see :func:`mmse_curve`)."""
     if gm.kind == "low_rank":
@@ -592,33 +645,37 @@ def _fast_deff(gm, alphas, sigmas, key, num_samples, target_rse, max_samples, pr
     within = within_component_deff(gm, alphas, sigmas)
 
     def run(levels, n_pairs, stage):
-        """Add ``n_pairs`` (+ 2K) stratified pairs at the noise levels ``levels``."""
-        labels = expectations.stratified_labels(pi, max(n_pairs - 2 * k, 0))
-        total = labels.size
-        nb = -(-total // _FAST_PAIRS)
-        lab = np.concatenate([labels, np.zeros(nb * _FAST_PAIRS - total, np.int32)])
+        """Add ``n_pairs[i]`` (at least 2K) stratified pairs at noise level ``levels[i]``: one
+        stream of draws per stage, each level taking its first blocks (the same draws at
+        every level: common random numbers; every prefix stratified, _prefix_labels)."""
+        n_pairs = np.maximum(np.asarray(n_pairs, dtype=np.int64), 2 * k)
+        nblk = -(-n_pairs // _FAST_PAIRS)
+        nb = int(nblk.max())
+        lab = _prefix_labels(pi, nb * _FAST_PAIRS)
         kz, ke = jax.random.split(jax.random.fold_in(rng, stage))
-        chunks = [levels[i : i + _FAST_SIGMAS] for i in range(0, levels.size, _FAST_SIGMAS)]
-        bar = progress_bar(nb * len(chunks), f"d_eff Monte Carlo (D = {dim}, K = {k})", progress)
+        bar = progress_bar(int(nblk.sum()), f"d_eff Monte Carlo (D = {dim}, K = {k})", progress)
+        onehot_all = np.zeros((lab.size, k))
+        onehot_all[np.arange(lab.size), lab] = 1.0
         for j in range(nb):
+            act = levels[nblk > j]
             lo = j * _FAST_PAIRS
-            valid = np.arange(lo, lo + _FAST_PAIRS) < total
-            lb = lab[lo : lo + _FAST_PAIRS][valid]
-            onehot = np.zeros((lb.size, k))
-            onehot[np.arange(lb.size), lb] = 1.0
+            lb = lab[lo : lo + _FAST_PAIRS]
+            onehot = onehot_all[lo : lo + _FAST_PAIRS]
             z = jax.random.normal(jax.random.fold_in(kz, j), (_FAST_PAIRS, dim))
             eps = jax.random.normal(jax.random.fold_in(ke, j), (_FAST_PAIRS, dim))
-            comp = jnp.asarray(lab[lo : lo + _FAST_PAIRS])
-            for ch in chunks:
-                idx = np.concatenate([ch, np.full(_FAST_SIGMAS - ch.size, ch[-1])])
+            coords = _pair_coordinates(*args[:3], jnp.asarray(lb), z, eps)
+            for g in range(0, act.size, _FAST_SIGMAS):
+                ch = act[g : g + _FAST_SIGMAS]
+                width = 1 << (int(ch.size) - 1).bit_length()  # 1, 2, 4 or 8: few compilations
+                idx = np.concatenate([ch, np.full(width - ch.size, ch[-1])])
                 al, sg = jnp.asarray(alphas[idx]), jnp.asarray(sigmas[idx])
-                f = np.asarray(_between_block(*args, comp, z, eps, al, sg))
-                mom.add(ch, f[: ch.size][:, valid], onehot, lb)
-                bar.update(1)
+                f = np.asarray(_between_levels(*coords, args[1], args[3], al, sg))
+                mom.add(ch, f[: ch.size], onehot, lb)
+                bar.update(ch.size)
         bar.close()
 
     n0 = max(num_samples // 2, 2 * k)
-    run(np.arange(n_lev), n0, 0)
+    run(np.arange(n_lev), np.full(n_lev, n0), 0)
     between, between_se = mom.estimate(pi)
     value, se = within + scale * between, scale * between_se
     stages = 1
@@ -630,14 +687,11 @@ def _fast_deff(gm, alphas, sigmas, key, num_samples, target_rse, max_samples, pr
             short = np.flatnonzero((rse > target_rse) & (have < cap))
             if short.size == 0:
                 break
+            # the pairs each level still needs, by its variance so far (20 % margin)
             need = have[short] * ((rse[short] / target_rse) ** 2 * 1.2 - 1.0)
             need = np.minimum(np.maximum(need, 2 * k), cap - have[short])
-            # noise levels with similar needs share a compiled call (and its draws)
-            order = np.argsort(-need)
-            for g in range(0, order.size, _FAST_SIGMAS):
-                grp = order[g : g + _FAST_SIGMAS]
-                run(np.sort(short[grp]), int(need[grp].max()), stages)
-                stages += 1
+            run(short, need.astype(np.int64), stages)
+            stages += 1
             between, between_se = mom.estimate(pi)
             value, se = within + scale * between, scale * between_se
     pairs = mom.count.sum(axis=1)
@@ -702,11 +756,13 @@ def mmse_curve(
         gm: the clean mixture.
         alphas, sigmas: ``(n,)`` arrays of positive signal scales and noise levels.
         method, key, num_samples, rtol, num_nodes: as in :func:`mmse` (``num_samples``:
-            points per noise level, i.e. twice the antithetic pairs, of the first stage).
+            points per noise level, i.e. twice the antithetic pairs, of the first stage;
+            default 20 000, or :data:`FAST_PILOT_SAMPLES` = 2048 with ``target_rse``).
         progress: show a progress bar on stderr (only when it is a terminal).
         target_rse: Monte Carlo only: draw further stages of samples at the noise levels
             whose relative standard error is above this, until it is met or
-            ``max_samples`` is reached (the stderr then reflects the samples drawn; with
+            ``max_samples`` is reached, each level drawing the pairs its own variance so
+            far asks for, plus 20 % (the stderr then reflects the samples drawn; with
             this sequential stopping it is a slightly optimistic estimate, checked against
             repeated runs in tests/test_any_dim.py).
         max_samples: cap of points per noise level with ``target_rse`` (default 4e6).
@@ -724,8 +780,10 @@ def mmse_curve(
         target_rse = check_scalar(target_rse, "target_rse", positive=True)
     max_samples = 4_000_000 if max_samples is None else check_count(max_samples, "max_samples", 4)
     if _use_fast_rule(gm, method, num_nodes):
-        n = expectations.DEFAULT_NUM_SAMPLES if num_samples is None else num_samples
-        n = check_count(n, "num_samples", 2)
+        if num_samples is None:
+            n = expectations.DEFAULT_NUM_SAMPLES if target_rse is None else FAST_PILOT_SAMPLES
+        else:
+            n = check_count(num_samples, "num_samples", 2)
         deff, se, rule = _fast_deff(gm, a, s, key, n, target_rse, max_samples, progress)
         st2 = (s / a) ** 2
         return Estimate(deff * st2, se * st2, "monte_carlo", rule)

@@ -101,3 +101,39 @@ def test_deff_limits_and_c_star_relation():
 def test_target_rse_refused_for_deterministic_rules():
     with pytest.raises(ValueError, match="target_rse"):
         variance.effective_dimension_curve(dsm.bimodal_1d(), [0.5], target_rse=1e-3)
+
+
+def test_c_star_near_one_bounds_against_the_engine():
+    """Derivation c_star_near_one: for a full-rank Gaussian (one component of the 4-D test
+    mixture, exact closed form in any D), (1/D) u/(1+u) <= c* - 1 <= u, u = sigma^2/e_min,
+    and c* equals the derivation's D/d_eff expression."""
+    from dsmtheory.derivations import c_star_near_one as cn
+
+    gm = _mixture()
+    cov = np.asarray(gm.covs)[2]
+    e = np.linalg.eigvalsh(cov)
+    one = dsm.GaussianMixture([1.0], np.zeros((1, D)), cov[None])
+    sig = np.array([0.3 * np.sqrt(e[0]), np.sqrt(e[0]), 3.0 * np.sqrt(e[0])])
+    c = optimal.c_within(one, 1.0, sig).value  # one component: c_within is c* exactly
+    u = sig**2 / e[0]
+    assert np.all(u / (1 + u) / D <= c - 1) and np.all(c - 1 <= u)
+    # the derivation's closed form, evaluated numerically on the first three eigenvalues
+    expr, syms = cn.expressions()["c_star_gaussian_3d"]
+    f = __import__("sympy").lambdify(syms, expr)
+    three = dsm.GaussianMixture([1.0], np.zeros((1, 3)), np.diag(e[:3])[None])
+    np.testing.assert_allclose(
+        [f(s, *e[:3]) for s in sig],
+        optimal.c_star_curve(three, sig),
+        rtol=1e-9,  # the engine's adaptive/Gauss-Hermite tolerance on a single Gaussian
+    )
+
+
+def test_sandwich_refuses_high_dimension_clearly():
+    from dsmtheory import sandwich, schedules
+
+    gm = _mixture()
+    model = sandwich.random_fourier_model(jax.random.PRNGKey(0), D, 1, 1.0)
+    with pytest.raises(ValueError, match=r"tensor Gauss-Hermite.*D = 4.*simulate_fits"):
+        sandwich.sandwich_variance(
+            gm, model, schedules.get("ve"), lambda lam: lam * 0 + 1.0, 1, num_nodes=100
+        )

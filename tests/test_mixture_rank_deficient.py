@@ -476,14 +476,10 @@ def test_c_star_low_noise_limit_on_crossing_lines_monte_carlo():
     assert abs(est.value - 2.0) < 1e-4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine (dsmtheory/expectations.py, lead's): the adaptive rule misses the "
-    "sigma-wide crossings of thin components and its 4096-draw Monte Carlo check cannot see a "
-    "region that few draws hit; c* = 2.0000028 (the within-component value) against "
-    "1.99672 +- 0.00013 by 4e5 Monte Carlo draws at sigma = 1e-3. Reported to the lead.",
-)
 def test_auto_rule_sees_the_crossings_of_lines():
+    """The sigma-wide crossings of thin components: "adaptive" cuts its first cells at the
+    boxes where a thinner component meets each one (expectations.THIN_SCALE); without the cuts
+    it returned the within-component value 2.0000028 against 1.99672 +- 0.00013."""
     gm = _crossing_lines()
     auto = optimal.homoskedastic_multiplier(gm, 1.0, 1e-3)
     mc = optimal.homoskedastic_multiplier(

@@ -108,10 +108,23 @@ class Grids(NamedTuple):
     n_lam_is: int
     num_grid: int
     iterations: int
+    #: D > 3 (Monte Carlo): relative standard error asked of every c* value (curves and the
+    #: table: each σ then draws what its own variance needs, instead of 1e4 pairs at every σ)
+    mc_rse: float = 1e-3
+    #: D > 3: draws of the matrix-weight residual variance per σ (None: the engine's 2e4;
+    #: the integrand inverts a D x D posterior covariance per draw)
+    resid_samples: int | None = None
 
     @classmethod
     def of(cls, quick: bool) -> Grids:
-        return cls(25, 8, 24, 201, 81, 1) if quick else cls(61, 16, 40, 401, 161, 2)
+        if quick:
+            return cls(25, 8, 24, 201, 81, 1, 2e-3, 4096)
+        return cls(61, 16, 40, 401, 161, 2, 1e-3, None)
+
+
+def _mc_options(gm, grids) -> dict:
+    """``target_rse`` for the c* curves and table where they are Monte Carlo (D > 3)."""
+    return {"target_rse": grids.mc_rse} if gm.dim > 3 else {}
 
 
 class Result(NamedTuple):
@@ -250,9 +263,10 @@ def _c_star_part(gms, grids, lam_range) -> CStarPart:
     lam = -2.0 * np.log(sig)
     part = CStarPart(sig, {}, {}, {}, {}, {}, {}, [], {})
     for name, gm in gms.items():
-        c = np.asarray(optimal.c_star_curve(gm, sig))
+        mc = _mc_options(gm, grids)
+        c = np.asarray(optimal.c_star_curve(gm, sig, progress=True, **mc))
         part.tables[name] = optimal.OptimalWeighting(
-            gm, lam_min=lo - 1.0, lam_max=hi + 1.0, num_grid=grids.num_grid
+            gm, lam_min=lo - 1.0, lam_max=hi + 1.0, num_grid=grids.num_grid, progress=True, **mc
         )
         part.c_star[name] = c
         part.R[name] = gm.dim / (sig**2 * c)
@@ -278,12 +292,14 @@ def _c_star_part(gms, grids, lam_range) -> CStarPart:
 def _residual_part(gms, grids, first) -> ResidualPart:
     """Residual variance per noise level (P16) for σ², c*, EDM, Min-SNR and W*."""
     from .. import optimal
+    from ..variance import progress_bar
 
     sig_r = np.geomspace(0.03, 10.0, grids.n_resid)
     rows, raw, scale_free = [], {}, {}
     for name, gm in gms.items():
         sd, d = _data_std(gm), gm.dim
-        cs = np.asarray(optimal.c_star_curve(gm, sig_r))
+        cs = np.asarray(optimal.c_star_curve(gm, sig_r, progress=True, **_mc_options(gm, grids)))
+        ropts = {"num_samples": grids.resid_samples} if gm.dim > 3 and grids.resid_samples else {}
         r_ir = d / (sig_r**2 * cs)  # R = D / (σ² c*)
         lam_r = jnp.asarray(-2.0 * np.log(sig_r))
         mult = {
@@ -292,12 +308,15 @@ def _residual_part(gms, grids, first) -> ResidualPart:
             "edm": np.asarray(optimal.equivalent_c("edm", lam_r, sigma_data=sd)),
             "min_snr": np.asarray(optimal.equivalent_c("min_snr", lam_r, gamma=5.0)),
         }
+        bar = progress_bar(sig_r.size, f"residual variance ({name})", enabled=True)
         for i, s in enumerate(sig_r):
+            bar.update(1)
             for wname, m in mult.items():
                 big_lam = s**2 * m[i]  # scalar score weight: raw = Λ² R / D, scale-free R / D
                 rows.append([name, s, wname, big_lam**2 * r_ir[i] / d, big_lam, r_ir[i] / d])
-            r = optimal.residual_variance(gm, 1.0, float(s), "matrix")
+            r = optimal.residual_variance(gm, 1.0, float(s), "matrix", **ropts)
             rows.append([name, s, "matrix_W*", r.raw, r.mean_weight, r.scale_free])
+        bar.close()
     for row in rows:
         if row[0] == first:
             raw.setdefault(row[2], []).append(row[3])

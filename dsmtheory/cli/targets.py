@@ -251,11 +251,14 @@ def _rows(s: Settings, lam, i0, key, n_rb, n_out, n_in, do_iwsm):
     """One row of :data:`COLUMNS` per λ, and the seconds of each part."""
     from .. import schedules
     from .. import targets as T
+    from ..variance import progress_bar
 
     gm, prop = s.mixture, s.proposal
     rows = []
     t_het = t_tsm = t_iw = 0.0
+    bar = progress_bar(len(lam), f"targets (D = {gm.dim})", enabled=True)
     for i, lm in enumerate(lam):
+        bar.update(1)
         a, sg = (float(v) for v in schedules.alpha_sigma(lm, s.process))
         ki = jax.random.fold_in(key, i)
         t0 = time.perf_counter()
@@ -279,6 +282,7 @@ def _rows(s: Settings, lam, i0, key, n_rb, n_out, n_in, do_iwsm):
              m.var_tsm.value, m.var_tsm.stderr, m.cov.value, m.cov.stderr, kap,
              m.kappa.value, m.kappa.stderr, m.var_mix.value, m.var_mix.stderr, *iw]
         )  # fmt: skip
+    bar.close()
     return rows, {"heteroskedasticity": t_het, "tsm": t_tsm, "iwsm": t_iw}
 
 
@@ -339,7 +343,13 @@ def compute(s: Settings) -> Result:
         "seed": s.seed,
         "rb_samples": n_rb,
         "tsm_nested": [n_out, n_in],
-        "iwsm_rule": "expectation engine, method auto" if do_iwsm else "skipped (needs D <= 2)",
+        "iwsm_rule": "expectation engine, method auto"
+        if do_iwsm
+        else (
+            "skipped (needs D <= 2): in higher D the variance of IWSM is a Monte Carlo "
+            "moment of importance weights that are heavy-tailed (on digits K = 10, D = 64, at "
+            "lambda = 4 the effective sample size fraction was 2e-142), so no honest figure"
+        ),
         "model_for_iwsm": "moment-matched Gaussian of the mixture, noised",
     }
     timings["total"] = time.perf_counter() - t_start

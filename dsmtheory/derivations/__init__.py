@@ -74,6 +74,7 @@ MODULES: tuple[str, ...] = (
     "t_kappa_star",
     # effective dimension, limits of c*, EDM2, anchors (FORMULAS.md §8)
     "deff_gaussian",
+    "c_star_near_one",
     "deff_separated_limit",
     "deff_overlapping_limit",
     "within_component_bound",

@@ -359,6 +359,27 @@ class EDMTraining(Schedule):
         mu, s = -2.0 * self.p_mean, 2.0 * self.p_std
         return jnp.exp(-0.5 * ((lam - mu) / s) ** 2) / (s * math.sqrt(2 * math.pi))
 
+    def g2(self, t):
+        r"""$g(t)^2=-\sigma_t^2\,d\lambda/dt$ in logs, finite inside (0, 1) and $+\infty$ at
+        the ends of the untruncated schedule (its limit there), never NaN.
+
+        With $z=\Phi^{-1}(u)$, $u=t_0+(t_1-t_0)t$: $-d\lambda/dt=(t_1-t_0)\,2P_s\sqrt{2\pi}
+        \,e^{z^2/2}$ and $\log\sigma^2=-\lambda-\mathrm{softplus}(-\lambda)$ (VP;
+        $-\lambda$ for VE) with $-\lambda=2P_m+2P_sz$; the terms are grouped as
+        $z(2P_s+z/2)$ so that $z=\pm\infty$ gives $+\infty$, not $\infty-\infty$."""
+        t = _check_unit(t, "t")
+        u = self.t0 + (self.t1 - self.t0) * t
+        z = ndtri(u)
+        lam = self._f(u)
+        log_rate = math.log((self.t1 - self.t0) * 2.0 * self.p_std) + 0.5 * math.log(2 * math.pi)
+        grouped = z * (2.0 * self.p_std + 0.5 * z) + 2.0 * self.p_mean  # -lam + z^2/2
+        if self.process == "ve":
+            return jnp.exp(log_rate + grouped)
+        # VP: log sigma^2 = -softplus(lam); for lam > 0 write it as -lam - softplus(-lam)
+        pos = grouped - jax.nn.softplus(-lam)
+        neg = -jax.nn.softplus(lam) + 0.5 * z * z
+        return jnp.exp(log_rate + jnp.where(lam > 0, pos, neg))
+
 
 @dataclass(frozen=True)
 class EDMSampling(Schedule):

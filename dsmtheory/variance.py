@@ -488,7 +488,8 @@ def alphas_for(sigmas, process: str) -> np.ndarray:
     r"""Signal scales for noise levels: VE $\alpha=1$; VP $\alpha=\sqrt{1-\sigma^2}$ (every σ
     must then be < 1)."""
     check_choice("process", process, ("ve", "vp"))
-    s = np.asarray(sigmas, dtype=np.float64)
+    s = as_float_array(sigmas, "sigmas")
+    check_positive(s, "sigmas")
     if process == "ve":
         return np.ones_like(s)
     if np.any(s >= 1.0):

@@ -58,14 +58,13 @@ def dsm_target(x0, eps, lam, *, parameterization: str, process: str, sigma_data:
         if x0.ndim == 0 or eps.ndim == 0:
             raise ValueError(f"x0 and eps must have shape (..., D), got {x0.shape} and {eps.shape}")
         try:
-            batch = jnp.broadcast_shapes(x0.shape[:-1], eps.shape[:-1], lam.shape)
+            jnp.broadcast_shapes(x0.shape[:-1], eps.shape[:-1], lam.shape)
             jnp.broadcast_shapes(x0.shape, eps.shape)
         except ValueError as exc:
             raise ValueError(
                 f"x0 {x0.shape}, eps {eps.shape} and lam {lam.shape} must broadcast: x0 and "
                 f"eps of shape (..., D), lam of their batch shape (...)"
             ) from exc
-        del batch
     a, s = alpha_sigma(lam, process)
     a, s = a[..., None], s[..., None]
     if parameterization == "eps":

@@ -105,18 +105,20 @@ def check_scalar(
 
 
 def check_finite(x, name: str):
-    """Raise ValueError if a concrete ``x`` contains NaN or inf."""
+    """Raise TypeError unless a concrete ``x`` is real numbers (:func:`as_float_array`), and
+    ValueError if it contains NaN or inf. Returns ``x`` unchanged."""
     if is_concrete(x):
-        arr = np.asarray(x)
+        arr = as_float_array(x, name)
         if arr.size and not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be finite, but it contains NaN or inf")
     return x
 
 
 def check_positive(x, name: str, *, allow_zero: bool = False):
-    """Raise ValueError unless a concrete ``x`` is finite and > 0 (>= 0 if ``allow_zero``)."""
+    """Raise TypeError unless a concrete ``x`` is real numbers, ValueError unless it is finite
+    and > 0 (>= 0 if ``allow_zero``). Returns ``x`` unchanged."""
     if is_concrete(x):
-        arr = np.asarray(x, dtype=np.float64)
+        arr = as_float_array(x, name)
         if arr.size and not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be finite, got {_short(arr)}")
         bad = arr < 0 if allow_zero else arr <= 0
@@ -126,10 +128,46 @@ def check_positive(x, name: str, *, allow_zero: bool = False):
     return x
 
 
+def real_array(x, name: str, *, dtype=None, finite: bool = False):
+    """``x`` as a JAX array of ``dtype`` (default: float64 under x64, else float32), after
+    checking a concrete ``x`` with :func:`as_float_array` (TypeError for booleans, complex
+    numbers, strings, None, objects, ragged lists) and, if ``finite``, for NaN/inf
+    (ValueError). Tracers are converted unchecked, so callers stay jittable."""
+    if dtype is None:
+        dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    if not is_concrete(x):
+        return jnp.asarray(x, dtype=dtype)
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating):
+        arr = x  # already a real JAX array: no round trip through NumPy
+    else:
+        arr = as_float_array(x, name)
+    if finite:
+        check_finite(arr, name)
+    elif np.any(np.isnan(np.asarray(arr))):
+        raise ValueError(f"{name} must not contain NaN")
+    return jnp.asarray(arr, dtype=dtype)
+
+
+def check_real(x, name: str, *, finite: bool = False):
+    """Raise TypeError unless a concrete ``x`` is real numbers (:func:`as_float_array`), and
+    ValueError for NaN (for NaN or inf if ``finite``); return ``x`` unchanged (its dtype
+    kept). Tracers pass unchecked."""
+    if is_concrete(x):
+        arr = as_float_array(x, name)
+        if finite:
+            check_finite(arr, name)
+        elif arr.size and np.any(np.isnan(arr)):
+            raise ValueError(f"{name} must not contain NaN")
+    return x
+
+
 def check_count(n, name: str, minimum: int = 1) -> int:
-    """Return ``int(n)``; raise ValueError unless ``n`` is an integer (not a bool) >= minimum."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
-        want = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    """Return ``int(n)``; raise TypeError unless ``n`` is an integer (not a bool: floats,
+    strings and None are refused), ValueError unless it is >= ``minimum``."""
+    want = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{name} must be {want}, got {_describe(n) if n is not None else 'None'}")
+    if n < minimum:
         raise ValueError(f"{name} must be {want}, got {n!r}")
     return int(n)
 
@@ -205,8 +243,14 @@ def check_known_keys(data: dict, known, where: str) -> None:
 
 
 def check_choice(name: str, value: str, known) -> None:
-    """Raise ValueError for an unknown registry name, listing the known ones."""
+    """Raise TypeError for a name that is not a string, ValueError for an unknown registry
+    name (listing the known ones)."""
     known = sorted(known)
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{name} must be a string (one of {', '.join(known)}), got "
+            f"{_describe(value) if value is not None else 'None'}"
+        )
     if value not in known:
         raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
 

@@ -41,7 +41,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import check_count, check_finite, check_positive, is_concrete
+from ._validation import (
+    as_float_array,
+    check_count,
+    check_finite,
+    check_positive,
+    check_scalar,
+    is_concrete,
+)
 
 __all__ = [
     "AdaptiveState",
@@ -126,12 +133,11 @@ def kingma_gao_adaptive(
     Raises:
         ValueError: for a bad range, bin count, decay, init value or floor.
     """
-    lo, hi = float(lam_min), float(lam_max)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+    lo, hi = check_scalar(lam_min, "lam_min"), check_scalar(lam_max, "lam_max")
+    if not lo < hi:
         raise ValueError(f"lam_min must be < lam_max (both finite), got {lam_min} and {lam_max}")
-    if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 1:
-        raise ValueError(f"num_bins must be a positive integer, got {num_bins!r}")
-    if not 0.0 < float(decay) < 1.0:
+    check_count(num_bins, "num_bins")
+    if not 0.0 < check_scalar(decay, "decay") < 1.0:
         raise ValueError(f"decay must be in (0, 1), got {decay!r}")
     check_positive(init_value, "init_value")
     if not 0.0 <= float(floor) < 1.0:
@@ -506,8 +512,8 @@ def weighted_std(x, weights) -> WeightedStd:
     per batch (each batch has its own weights, e.g. ALSR's batch-mean centre), averaged
     over batches; the standard error is the between-batch spread over $\sqrt{\text{batches}}$.
     """
-    x = np.asarray(x, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
+    x = as_float_array(x, "x")
+    w = as_float_array(weights, "weights")
     if x.ndim != 2 or x.shape != w.shape or x.shape[0] < 2:
         raise ValueError(
             f"x and weights must have the same shape (batches >= 2, n), got {x.shape}, {w.shape}"

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from ._validation import check_choice, check_positive
+from ._validation import check_choice, check_positive, is_concrete, real_array
 from .parameterization import PARAMETERIZATIONS, edm_coefficients, kappa
 from .schedules import PROCESSES, alpha_sigma
 
@@ -50,9 +50,22 @@ def dsm_target(x0, eps, lam, *, parameterization: str, process: str, sigma_data:
     """
     check_choice("parameterization", parameterization, PARAMETERIZATIONS)
     check_choice("process", process, PROCESSES)
-    x0 = jnp.asarray(x0, dtype=_ftype())
-    eps = jnp.asarray(eps, dtype=_ftype())
-    a, s = alpha_sigma(jnp.asarray(lam, dtype=_ftype()), process)
+    check_positive(sigma_data, "sigma_data")
+    x0 = real_array(x0, "x0", dtype=_ftype(), finite=True)
+    eps = real_array(eps, "eps", dtype=_ftype(), finite=True)
+    lam = real_array(lam, "lam", dtype=_ftype())
+    if is_concrete((x0, eps, lam)):
+        if x0.ndim == 0 or eps.ndim == 0:
+            raise ValueError(f"x0 and eps must have shape (..., D), got {x0.shape} and {eps.shape}")
+        try:
+            jnp.broadcast_shapes(x0.shape[:-1], eps.shape[:-1], lam.shape)
+            jnp.broadcast_shapes(x0.shape, eps.shape)
+        except ValueError as exc:
+            raise ValueError(
+                f"x0 {x0.shape}, eps {eps.shape} and lam {lam.shape} must broadcast: x0 and "
+                f"eps of shape (..., D), lam of their batch shape (...)"
+            ) from exc
+    a, s = alpha_sigma(lam, process)
     a, s = a[..., None], s[..., None]
     if parameterization == "eps":
         return jnp.broadcast_to(eps, jnp.broadcast_shapes(eps.shape, x0.shape))
@@ -114,7 +127,7 @@ def dsm_loss(
             "weighting must be a callable or an array of omega_eps values, not a string; "
             f"use dsmtheory.weightings.get({weighting!r})"
         )
-    pred = jnp.asarray(pred, dtype=_ftype())
+    pred = real_array(pred, "pred", dtype=_ftype())
     if (
         pred.ndim == 0
         or jnp.shape(x0)[-1:] != pred.shape[-1:]
@@ -124,10 +137,13 @@ def dsm_loss(
             f"pred, x0 and eps must have shape (..., D) with one D, got {pred.shape}, "
             f"{jnp.shape(x0)} and {jnp.shape(eps)}"
         )
-    lam = jnp.asarray(lam, dtype=_ftype())
+    lam = real_array(lam, "lam", dtype=_ftype())
     target = dsm_target(
         x0, eps, lam, parameterization=parameterization, process=process, sigma_data=sigma_data
     )
     sq = jnp.sum((target - pred) ** 2, axis=-1)
-    omega_eps = weighting(lam) if callable(weighting) else jnp.asarray(weighting, dtype=_ftype())
+    if callable(weighting):
+        omega_eps = weighting(lam)
+    else:
+        omega_eps = real_array(weighting, "weighting", dtype=_ftype(), finite=True)
     return omega_eps / kappa(parameterization, lam, process, sigma_data=sigma_data) * sq

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._validation import check_key, check_scalar
 from .mixture import GaussianMixture, check_mixture
 
 __all__ = [
@@ -245,7 +246,7 @@ class SlicedEnergyDistance(NamedTuple):
 
 
 def sliced_energy_distance(
-    key: jax.Array, x, y, *, num_projections: int = 128, unbiased: bool = False
+    key: jax.Array | None, x, y, *, num_projections: int = 128, unbiased: bool = False
 ) -> SlicedEnergyDistance:
     r"""Energy distance estimated from random 1-D projections, $O(P(n+m)\log(n+m))$.
 
@@ -260,7 +261,8 @@ def sliced_energy_distance(
     $\sum_{i<j}|z_i-z_j|=\sum_k z_{(k)}(2k-n+1)$.
 
     Args:
-        key: JAX PRNG key for the projection directions.
+        key: JAX PRNG key for the projection directions (``None``: ``PRNGKey(0)``, the
+            key rule of every Monte Carlo estimate, docs/reliability.md).
         x: ``(n, D)`` samples (or ``(n,)``).
         y: ``(m, D)`` samples.
         num_projections: number $P\ge2$ of random directions.
@@ -278,6 +280,7 @@ def sliced_energy_distance(
         or num_projections < 2
     ):
         raise ValueError(f"num_projections must be an integer >= 2, got {num_projections!r}")
+    key = jax.random.PRNGKey(0) if key is None else check_key(key)
     min_rows = 2 if unbiased else 1
     x = _as_samples(x, "x", min_rows=min_rows)
     y = _as_samples(y, "y", min_rows=min_rows)
@@ -337,6 +340,10 @@ def nll(gm: GaussianMixture, samples) -> NLL:
 # ---------------------------------------------------------------------------------------
 # Mode coverage
 # ---------------------------------------------------------------------------------------
+#: default probability mass of a mode's ball in :func:`mode_coverage`: P(|N(0, 1)| <= 3)
+DEFAULT_COVERAGE_MASS = 0.9973002039367398
+
+
 class ModeCoverage(NamedTuple):
     r"""Result of :func:`mode_coverage`.
 
@@ -344,10 +351,10 @@ class ModeCoverage(NamedTuple):
         fraction: fraction of the $K$ modes that are covered.
         covered: ``(K,)`` bool, mode $k$ covered.
         counts: ``(K,)`` samples assigned to mode $k$ (nearest mode in Mahalanobis distance,
-            and within ``radius_std`` of it).
+            and within the radius $r$ of it).
         expected: ``(K,)`` expected counts for exact samples,
             $n\,\pi_k\,P(\chi^2_D\le r^2)$.
-        in_mode_fraction: fraction of all samples within ``radius_std`` of their nearest
+        in_mode_fraction: fraction of all samples within the radius $r$ of their nearest
             mode ("high-quality samples").
     """
 
@@ -359,48 +366,67 @@ class ModeCoverage(NamedTuple):
 
 
 def mode_coverage(
-    gm: GaussianMixture, samples, *, radius_std: float = 3.0, threshold: float = 0.5
+    gm: GaussianMixture,
+    samples,
+    *,
+    mass: float | None = None,
+    radius_std: float | None = None,
+    threshold: float = 0.5,
 ) -> ModeCoverage:
     r"""Fraction of the mixture's modes that receive their share of samples.
 
     Each sample is assigned to the component $k$ with the smallest Mahalanobis distance
-    $d_k(x)=\|\Sigma_k^{-1/2}(x-\mu_k)\|$, and counted for it only if $d_k\le r$
-    (``radius_std``; for isotropic modes, $r$ standard deviations). Exact samples land there
-    with probability $\pi_k P(\chi^2_D\le r^2)$ (for well-separated modes), which gives the
-    expected count $e_k$; mode $k$ is *covered* when its count is at least
-    ``threshold`` $\cdot\,e_k$. Meant for ring- or grid-like mixtures of separated modes
-    (the coverage metric of the mode-collapse literature, FORMULAS.md §7).
+    $d_k(x)=\|\Sigma_k^{-1/2}(x-\mu_k)\|$, and counted for it only if $d_k\le r$. The
+    radius is a $\chi^2_D$ quantile, $r^2=F^{-1}_{\chi^2_D}(\text{mass})$, so that an exact
+    sample of a well-separated mode lands inside with probability ``mass`` in every
+    dimension D (default $P(|N(0,1)|\le3)=0.9973$, "3 standard deviations" in 1-D; in 64-D
+    the radius is 10.0, not 3, since $\|z\|\approx\sqrt D$). ``radius_std`` fixes $r$
+    instead. The expected count is $e_k=n\pi_kP(\chi^2_D\le r^2)$; mode $k$ is *covered*
+    when its count is at least ``threshold`` $\cdot\,e_k$. Meant for ring- or grid-like
+    mixtures of separated modes (the coverage metric of the mode-collapse literature,
+    FORMULAS.md §7).
 
     Args:
         gm: the true (clean) mixture.
         samples: ``(n, D)`` samples with ``D = gm.dim``.
-        radius_std: radius $r>0$ in standard deviations (Mahalanobis units).
+        mass: probability in (0, 1) that the ball of a mode holds for exact samples.
+        radius_std: radius $r>0$ in standard deviations (Mahalanobis units), instead of
+            ``mass`` (give one of the two).
         threshold: share in $(0, 1]$ of the expected count a covered mode must reach.
 
     Returns:
         :class:`ModeCoverage`.
 
     Raises:
-        TypeError: ``gm`` is not a :class:`~dsmtheory.GaussianMixture`.
-        ValueError: wrong shape, empty or non-finite ``samples``; ``radius_std`` not > 0;
-            ``threshold`` outside (0, 1].
+        TypeError: ``gm`` is not a :class:`~dsmtheory.GaussianMixture`; ``mass``,
+            ``radius_std`` or ``threshold`` not a real number.
+        ValueError: wrong shape, empty or non-finite ``samples``; ``mass`` outside (0, 1);
+            ``radius_std`` not > 0; both given; ``threshold`` outside (0, 1].
     """
+    from scipy.stats import chi2  # here, not at import: scipy.stats costs 0.7 s
+
     x = _mixture_samples(gm, samples)
-    if not (isinstance(radius_std, (int, float, np.floating, np.integer)) and radius_std > 0):
-        raise ValueError(f"radius_std must be a number > 0, got {radius_std!r}")
-    if not (isinstance(threshold, (int, float, np.floating)) and 0 < threshold <= 1):
+    threshold = check_scalar(threshold, "threshold")
+    if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    if mass is not None and radius_std is not None:
+        raise ValueError("give mass or radius_std, not both")
+    if radius_std is not None:
+        r2 = check_scalar(radius_std, "radius_std", positive=True) ** 2
+    else:
+        mass = DEFAULT_COVERAGE_MASS if mass is None else check_scalar(mass, "mass")
+        if not 0 < mass < 1:
+            raise ValueError(f"mass must be in (0, 1), got {mass!r}")
+        r2 = float(chi2.ppf(mass, df=gm.dim))
     d = x[:, None, :] - gm.means  # (n, K, D)
     z = d if gm.diagonal else jnp.einsum("nkd,kde->nke", d, gm.eigvecs)
     maha2 = np.asarray(jnp.sum(z * z / gm.eigvals, axis=-1))  # (n, K)
     nearest = np.argmin(maha2, axis=1)
-    inside = maha2[np.arange(maha2.shape[0]), nearest] <= float(radius_std) ** 2
+    inside = maha2[np.arange(maha2.shape[0]), nearest] <= r2
     k = gm.num_components
     counts = np.bincount(nearest[inside], minlength=k)
     n = x.shape[0]
-    from scipy.stats import chi2  # here, not at import: scipy.stats costs 0.7 s
-
-    p_in = chi2.cdf(float(radius_std) ** 2, df=gm.dim)
+    p_in = chi2.cdf(r2, df=gm.dim)
     expected = n * np.asarray(gm.weights, dtype=np.float64) * p_in
     covered = counts >= threshold * expected
     return ModeCoverage(

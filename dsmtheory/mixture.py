@@ -48,7 +48,6 @@ from ._validation import (
     check_key,
     check_known_keys,
     check_last_dim,
-    check_positive,
     check_scalar,
     is_concrete,
 )
@@ -1359,17 +1358,17 @@ def posterior_cov_trace(gm: GaussianMixture, x_t, alpha, sigma) -> jax.Array:
 # ---------------------------------------------------------------------------------------
 def single_gaussian(mean, std: float) -> GaussianMixture:
     """One isotropic Gaussian ``N(mean, std² I)`` as a K = 1 mixture."""
-    mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
-    check_positive(std, "std")
+    mean = np.atleast_1d(as_float_array(mean, "mean"))
+    std = check_scalar(std, "std", positive=True)
     return GaussianMixture([1.0], mean[None, :], [float(std) ** 2])
 
 
 def bimodal_1d(separation: float = 4.0, std: float = 0.25, weight: float = 0.5) -> GaussianMixture:
     """1-D bimodal: modes at ±separation/2 with standard deviation ``std``; ``weight`` on the
     left mode. The default (±2, std 0.25) is the mixture of FORMULAS.md §4's c* table."""
-    check_positive(separation, "separation")
-    check_positive(std, "std")
-    if not 0.0 < weight < 1.0:
+    separation = check_scalar(separation, "separation", positive=True)
+    std = check_scalar(std, "std", positive=True)
+    if not 0.0 < check_scalar(weight, "weight") < 1.0:
         raise ValueError(f"weight must be in (0, 1), got {weight!r}")
     h = separation / 2.0
     return GaussianMixture([weight, 1.0 - weight], [[-h], [h]], [std**2, std**2])
@@ -1378,8 +1377,8 @@ def bimodal_1d(separation: float = 4.0, std: float = 0.25, weight: float = 0.5) 
 def ring(num_modes: int = 8, radius: float = 2.0, std: float = 0.25) -> GaussianMixture:
     """2-D ring: ``num_modes`` equal-weight isotropic modes evenly spaced on a circle."""
     check_count(num_modes, "num_modes")
-    check_positive(radius, "radius")
-    check_positive(std, "std")
+    radius = check_scalar(radius, "radius", positive=True)
+    std = check_scalar(std, "std", positive=True)
     ang = 2.0 * np.pi * np.arange(num_modes) / num_modes
     means = radius * np.stack([np.cos(ang), np.sin(ang)], axis=-1)
     return GaussianMixture(np.full(num_modes, 1.0 / num_modes), means, np.full(num_modes, std**2))
@@ -1388,8 +1387,8 @@ def ring(num_modes: int = 8, radius: float = 2.0, std: float = 0.25) -> Gaussian
 def grid_2d(n: int = 3, spacing: float = 2.0, std: float = 0.25) -> GaussianMixture:
     """2-D grid: ``n × n`` equal-weight isotropic modes, centred on the origin."""
     check_count(n, "n")
-    check_positive(spacing, "spacing")
-    check_positive(std, "std")
+    spacing = check_scalar(spacing, "spacing", positive=True)
+    std = check_scalar(std, "std", positive=True)
     c = spacing * (np.arange(n) - (n - 1) / 2.0)
     means = np.stack(np.meshgrid(c, c, indexing="ij"), axis=-1).reshape(-1, 2)
     k = n * n
@@ -1410,6 +1409,7 @@ def random_anisotropic(
     """
     check_count(num_components, "num_components")
     check_count(dim, "dim")
+    spread = check_scalar(spread, "spread", positive=True, allow_zero=True)
     lo, hi = std_range
     if not 0 < lo <= hi:
         raise ValueError(f"std_range must satisfy 0 < low <= high, got {std_range!r}")

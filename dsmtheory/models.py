@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._validation import check_count, check_real, check_scalar
 from .parameterization import to_eps
 
 __all__ = [
@@ -55,7 +56,8 @@ def noise_embedding(lam, embedding_dim: int) -> jax.Array:
     $[c_{noise}]$ first when ``embedding_dim`` is odd, then $\sin(2^jc)$, $\cos(2^jc)$ for
     $j=0,\dots,\lfloor E/2\rfloor-1$. ``lam`` ``(...)`` → ``(..., E)``.
     """
-    c = -jnp.asarray(lam) / 8.0
+    embedding_dim = check_count(embedding_dim, "embedding_dim")
+    c = -jnp.asarray(check_real(lam, "lam", finite=True)) / 8.0
     feats = [c[..., None]] if embedding_dim % 2 else []
     half = embedding_dim // 2
     if half:
@@ -200,8 +202,7 @@ def init_mlp(
         raise ValueError(
             f"unknown parameterization {parameterization!r}; known: {', '.join(PARAMETERIZATIONS)}"
         )
-    if not (isinstance(sigma_data, (int, float, np.floating)) and sigma_data > 0):
-        raise ValueError(f"sigma_data must be a number > 0, got {sigma_data!r}")
+    sigma_data = check_scalar(sigma_data, "sigma_data", positive=True)
     sizes = [dim + embedding_dim, *widths, dim]
     # One draw for all weights (one compiled op whatever the widths), split on the host.
     total = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))

@@ -628,12 +628,12 @@ def residual_variance(
 # Importance sampling of noise levels (P11, criterion (e))
 # ---------------------------------------------------------------------------------------
 def _grid_args(lam, *arrays):
-    lam = np.asarray(lam, dtype=np.float64)
+    lam = as_float_array(lam, "lam")
     if lam.ndim != 1 or lam.size < 2 or not np.all(np.diff(lam) > 0):
         raise ValueError("lam must be a strictly increasing 1-D grid with >= 2 points")
     out = []
     for name, a in arrays:
-        a = np.asarray(a, dtype=np.float64)
+        a = as_float_array(a, name)
         if a.shape[:1] != lam.shape:
             raise ValueError(
                 f"{name} must have shape ({lam.size}, ...) to match lam, got {a.shape}"

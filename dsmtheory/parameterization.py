@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import check_choice, check_finite, check_positive, is_concrete
+from ._validation import check_choice, check_finite, check_positive, check_real, real_array
 from .schedules import PROCESSES, Schedule
 
 __all__ = [
@@ -60,10 +60,7 @@ def _ftype():
 
 
 def _lam(lam):
-    lam = jnp.asarray(lam, dtype=_ftype())
-    if is_concrete(lam) and np.any(np.isnan(np.asarray(lam))):
-        raise ValueError("lam must not contain NaN")
-    return lam
+    return real_array(lam, "lam", dtype=_ftype())
 
 
 def kappa_from_alpha_sigma(parameterization: str, alpha, sigma, *, sigma_data: float = 0.5):
@@ -161,7 +158,9 @@ def to_eps_multiplier(omega_a, parameterization: str, lam, process: str = "vp", 
     Returns:
         $\omega_\varepsilon(\lambda)$.
     """
-    return jnp.asarray(omega_a) * kappa(parameterization, lam, process, sigma_data=sigma_data)
+    return real_array(omega_a, "omega_a") * kappa(
+        parameterization, lam, process, sigma_data=sigma_data
+    )
 
 
 def from_eps_multiplier(
@@ -179,7 +178,9 @@ def from_eps_multiplier(
     Returns:
         The multiplier $\omega_a$ to put on the $a$-MSE.
     """
-    return jnp.asarray(omega_eps) / kappa(parameterization, lam, process, sigma_data=sigma_data)
+    return real_array(omega_eps, "omega_eps") / kappa(
+        parameterization, lam, process, sigma_data=sigma_data
+    )
 
 
 def edm_coefficients(alpha, sigma, sigma_data):
@@ -190,6 +191,9 @@ def edm_coefficients(alpha, sigma, sigma_data):
     Returns:
         ``(c_skip, c_out)``, broadcast over the inputs.
     """
+    check_positive(alpha, "alpha")
+    check_positive(sigma, "sigma")
+    check_positive(sigma_data, "sigma_data")
     st = sigma / alpha  # VE-equivalent noise level
     c_skip = sigma_data**2 / (st**2 + sigma_data**2)
     c_out = st * sigma_data / jnp.sqrt(st**2 + sigma_data**2)
@@ -244,6 +248,13 @@ def to_eps(pred, parameterization: str, x_t, alpha, sigma, *, sigma_data: float 
         -1.0
     """
     check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    # concrete inputs are checked for type (bool, complex, str, None, objects refused) and
+    # range; inside jit/vmap/grad (tracers) nothing is checked and nothing is converted
+    check_real(pred, "pred")
+    check_real(x_t, "x_t")
+    check_positive(alpha, "alpha")
+    check_positive(sigma, "sigma")
+    check_positive(sigma_data, "sigma_data")
     if parameterization == "eps":
         return pred
     a = _trailing_axis(jnp.asarray(alpha))
@@ -298,8 +309,8 @@ def convert(
     check_positive(alpha, "alpha")
     check_positive(sigma, "sigma")
     check_positive(sigma_data, "sigma_data")
-    pred = jnp.asarray(pred, dtype=_ftype())
-    x_t = jnp.asarray(x_t, dtype=_ftype())
+    pred = real_array(pred, "pred", dtype=_ftype())
+    x_t = real_array(x_t, "x_t", dtype=_ftype())
     if pred.ndim == 0 or x_t.shape[-1:] != pred.shape[-1:]:
         raise ValueError(f"pred and x_t must have shape (..., D), got {pred.shape} and {x_t.shape}")
     check_finite(pred, "pred")

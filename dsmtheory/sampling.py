@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import check_count
+from ._validation import as_float_array, check_count, check_scalar
 
 __all__ = [
     "SampleResult",
@@ -77,11 +77,8 @@ def _check_steps(num_steps, minimum: int = 1) -> int:
 
 
 def _check_sigma_range(sigma_min, sigma_max) -> tuple[float, float]:
-    for name, v in (("sigma_min", sigma_min), ("sigma_max", sigma_max)):
-        if not isinstance(v, (int, float, np.floating, np.integer)) or not np.isfinite(v):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
-        if v <= 0:
-            raise ValueError(f"{name} must be > 0, got {v!r}")
+    sigma_min = check_scalar(sigma_min, "sigma_min", positive=True)
+    sigma_max = check_scalar(sigma_max, "sigma_max", positive=True)
     if not sigma_min < sigma_max:
         raise ValueError(f"sigma_min must be < sigma_max, got {sigma_min!r} >= {sigma_max!r}")
     return float(sigma_min), float(sigma_max)
@@ -101,8 +98,7 @@ def edm_sigmas(
     """
     n = _check_steps(num_steps, 2)
     sigma_min, sigma_max = _check_sigma_range(sigma_min, sigma_max)
-    if not (isinstance(rho, (int, float, np.floating)) and rho > 0):
-        raise ValueError(f"rho must be a number > 0, got {rho!r}")
+    rho = check_scalar(rho, "rho", positive=True)
     i = np.arange(n) / (n - 1)
     s = (sigma_max ** (1 / rho) + i * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
     return jnp.asarray(np.append(s, 0.0), dtype=dtype or jnp.result_type(float))
@@ -122,7 +118,7 @@ def geometric_sigmas(
 def _check_sigmas(sigmas) -> jax.Array:
     if isinstance(sigmas, jax.core.Tracer):
         return sigmas
-    arr = np.asarray(sigmas, dtype=np.float64)
+    arr = as_float_array(sigmas, "sigmas")
     if arr.ndim != 1 or arr.shape[0] < 2:
         raise ValueError(f"sigmas must be a 1-D grid of at least 2 levels, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)) or np.any(arr[:-1] <= 0) or arr[-1] != 0:
@@ -135,7 +131,7 @@ def _check_sigmas(sigmas) -> jax.Array:
 def _check_x(x) -> jax.Array:
     if isinstance(x, jax.core.Tracer):
         return x
-    arr = np.asarray(x)
+    arr = as_float_array(x, "x_init")
     if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"x_init must have shape (n, D) with n, D >= 1, got {arr.shape}")
     if not np.all(np.isfinite(arr)):

@@ -82,11 +82,8 @@ class FeatureModel(NamedTuple):
 def random_fourier_model(key, dim: int, num_features: int, data_var, bandwidth=1.0):
     """A :class:`FeatureModel` with ``num_features`` random Fourier features, frequencies
     ~ N(0, bandwidth² I), phases ~ U(0, 2π). ``num_params = dim·(dim + num_features)``."""
-    for n, name in ((dim, "dim"), (num_features, "num_features")):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
-    if dim < 1:
-        raise ValueError(f"dim must be >= 1, got {dim}")
+    check_count(dim, "dim")
+    check_count(num_features, "num_features", minimum=0)
     check_positive(data_var, "data_var")
     check_positive(bandwidth, "bandwidth")
     kf, kp = jax.random.split(key)

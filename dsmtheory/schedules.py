@@ -27,7 +27,7 @@ import numpy as np
 from jax.scipy.special import ndtr, ndtri
 
 from ._numerics import log_sigmoid, logexpm1
-from ._validation import check_choice, check_finite, check_positive, is_concrete
+from ._validation import check_choice, check_key, check_scalar, is_concrete, real_array
 
 __all__ = ["Schedule", "get", "names", "alpha_sigma", "PROCESSES"]
 
@@ -37,7 +37,7 @@ PROCESSES = ("ve", "vp")
 def alpha_sigma(lam, process: str):
     r"""$(\alpha,\sigma)$ at log-SNR ``lam`` for a ``"ve"`` or ``"vp"`` forward process."""
     check_choice("process", process, PROCESSES)
-    lam = jnp.asarray(lam)
+    lam = real_array(lam, "lam")
     if process == "ve":
         return jnp.ones_like(lam), jnp.exp(-0.5 * lam)
     return jnp.exp(0.5 * log_sigmoid(lam)), jnp.exp(0.5 * log_sigmoid(-lam))
@@ -90,8 +90,8 @@ class Schedule:
         with jax.ensure_compile_time_eval():
             lo_nat, hi_nat = self._natural()
             d_lo, d_hi = self._default_range()
-        lo = d_lo if self.lam_min is None else float(self.lam_min)
-        hi = d_hi if self.lam_max is None else float(self.lam_max)
+        lo = d_lo if self.lam_min is None else check_scalar(self.lam_min, "lam_min", finite=False)
+        hi = d_hi if self.lam_max is None else check_scalar(self.lam_max, "lam_max", finite=False)
         if math.isnan(lo) or math.isnan(hi):
             raise ValueError("lam_min and lam_max must not be NaN")
         tol = 1e-9 * max(1.0, abs(lo_nat) if math.isfinite(lo_nat) else 1.0)
@@ -128,7 +128,7 @@ class Schedule:
 
     def snr(self, lam):
         """SNR = e^λ."""
-        return jnp.exp(jnp.asarray(lam))
+        return jnp.exp(real_array(lam, "lam"))
 
     def lam(self, t):
         """λ(t) for t ∈ [0, 1] (t = 0 least noisy), after truncation."""
@@ -144,9 +144,7 @@ class Schedule:
 
     def density(self, lam):
         """p(λ): the density of λ(t) for t ~ U(0, 1), zero outside [lam_min, lam_max]."""
-        lam = jnp.asarray(lam, dtype=_ftype())
-        if is_concrete(lam) and np.any(np.isnan(np.asarray(lam))):
-            raise ValueError("lam must not contain NaN")
+        lam = real_array(lam, "lam", dtype=_ftype())
         inside = (lam >= self.lam_min) & (lam <= self.lam_max)
         safe = jnp.clip(lam, self.lam_min, self.lam_max)
         return jnp.where(inside, self._p(safe) / (self.t1 - self.t0), 0.0)
@@ -174,7 +172,7 @@ class Schedule:
 
     def sample(self, key, shape=()):
         """λ samples: t ~ U(0, 1), then λ = λ(t)."""
-        u = jax.random.uniform(key, shape, dtype=_ftype())
+        u = jax.random.uniform(check_key(key), shape, dtype=_ftype())
         t0, t1 = self.t0, self.t1
         return self._f(t0 + (t1 - t0) * u)
 
@@ -188,10 +186,9 @@ class Schedule:
             ValueError: a concrete ``lam`` is not finite or leaves the range (by more than
                 1e-9 relative), naming the schedule and its range.
         """
-        lam = jnp.asarray(lam, dtype=_ftype())
+        lam = real_array(lam, "lam", dtype=_ftype(), finite=True)
         if is_concrete(lam):
             arr = np.asarray(lam)
-            check_finite(arr, "lam")
             tol = 1e-9 * max(1.0, abs(self.lam_min), abs(self.lam_max))
             if arr.size and (arr.min() < self.lam_min - tol or arr.max() > self.lam_max + tol):
                 raise ValueError(
@@ -216,8 +213,8 @@ class VEGeometric(Schedule):
     name: str = field(default="ve", init=False)
 
     def __post_init__(self):
-        check_positive(self.sigma_min, "sigma_min")
-        check_positive(self.sigma_max, "sigma_max")
+        _set_real(self, "sigma_min", positive=True)
+        _set_real(self, "sigma_max", positive=True)
         if not self.sigma_min < self.sigma_max:
             raise ValueError(
                 f"sigma_min must be < sigma_max, got {self.sigma_min} and {self.sigma_max}"
@@ -257,11 +254,11 @@ class VPLinear(Schedule):
     name: str = field(default="vp_linear", init=False)
 
     def __post_init__(self):
-        check_positive(self.beta_min, "beta_min")
-        check_positive(self.beta_max, "beta_max")
+        _set_real(self, "beta_min", positive=True)
+        _set_real(self, "beta_max", positive=True)
         if not self.beta_min < self.beta_max:
             raise ValueError(f"beta_min must be < beta_max, got {self.beta_min}, {self.beta_max}")
-        check_positive(self.t_min, "t_min")
+        _set_real(self, "t_min", positive=True)
         if not self.t_min < 1:
             raise ValueError(f"t_min must be < 1, got {self.t_min}")
         super().__post_init__()
@@ -304,8 +301,7 @@ class Cosine(Schedule):
     name: str = field(default="cosine", init=False)
 
     def __post_init__(self):
-        if not math.isfinite(float(self.shift)):
-            raise ValueError(f"shift must be finite, got {self.shift}")
+        _set_real(self, "shift")
         super().__post_init__()
 
     def _default_range(self):
@@ -339,9 +335,8 @@ class EDMTraining(Schedule):
     name: str = field(default="edm_training", init=False)
 
     def __post_init__(self):
-        check_positive(self.p_std, "p_std")
-        if not math.isfinite(float(self.p_mean)):
-            raise ValueError(f"p_mean must be finite, got {self.p_mean}")
+        _set_real(self, "p_std", positive=True)
+        _set_real(self, "p_mean")
         super().__post_init__()
 
     def _f(self, t):
@@ -359,6 +354,27 @@ class EDMTraining(Schedule):
         mu, s = -2.0 * self.p_mean, 2.0 * self.p_std
         return jnp.exp(-0.5 * ((lam - mu) / s) ** 2) / (s * math.sqrt(2 * math.pi))
 
+    def g2(self, t):
+        r"""$g(t)^2=-\sigma_t^2\,d\lambda/dt$ in logs, finite inside (0, 1) and $+\infty$ at
+        the ends of the untruncated schedule (its limit there), never NaN.
+
+        With $z=\Phi^{-1}(u)$, $u=t_0+(t_1-t_0)t$: $-d\lambda/dt=(t_1-t_0)\,2P_s\sqrt{2\pi}
+        \,e^{z^2/2}$ and $\log\sigma^2=-\lambda-\mathrm{softplus}(-\lambda)$ (VP;
+        $-\lambda$ for VE) with $-\lambda=2P_m+2P_sz$; the terms are grouped as
+        $z(2P_s+z/2)$ so that $z=\pm\infty$ gives $+\infty$, not $\infty-\infty$."""
+        t = _check_unit(t, "t")
+        u = self.t0 + (self.t1 - self.t0) * t
+        z = ndtri(u)
+        lam = self._f(u)
+        log_rate = math.log((self.t1 - self.t0) * 2.0 * self.p_std) + 0.5 * math.log(2 * math.pi)
+        grouped = z * (2.0 * self.p_std + 0.5 * z) + 2.0 * self.p_mean  # -lam + z^2/2
+        if self.process == "ve":
+            return jnp.exp(log_rate + grouped)
+        # VP: log sigma^2 = -softplus(lam); for lam > 0 write it as -lam - softplus(-lam)
+        pos = grouped - jax.nn.softplus(-lam)
+        neg = -jax.nn.softplus(lam) + 0.5 * z * z
+        return jnp.exp(log_rate + jnp.where(lam > 0, pos, neg))
+
 
 @dataclass(frozen=True)
 class EDMSampling(Schedule):
@@ -374,9 +390,9 @@ class EDMSampling(Schedule):
     name: str = field(default="edm_sampling", init=False)
 
     def __post_init__(self):
-        check_positive(self.sigma_min, "sigma_min")
-        check_positive(self.sigma_max, "sigma_max")
-        check_positive(self.rho, "rho")
+        _set_real(self, "sigma_min", positive=True)
+        _set_real(self, "sigma_max", positive=True)
+        _set_real(self, "rho", positive=True)
         if not self.sigma_min < self.sigma_max:
             raise ValueError(
                 f"sigma_min must be < sigma_max, got {self.sigma_min} and {self.sigma_max}"
@@ -443,15 +459,23 @@ def get(name: str, **params) -> Schedule:
     return cls(**params)
 
 
+def _set_real(obj, name: str, *, positive: bool = False) -> float:
+    """Replace the dataclass field ``name`` by its value as a checked float (TypeError for
+    strings, booleans, complex numbers, None; ValueError for NaN/inf, or <= 0 when
+    ``positive``), so a schedule never stores a parameter it cannot use."""
+    value = check_scalar(getattr(obj, name), name, positive=positive)
+    object.__setattr__(obj, name, value)
+    return value
+
+
 def _ftype():
     return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
 
 
 def _check_unit(t, name):
-    t = jnp.asarray(t, dtype=_ftype())
+    t = real_array(t, name, dtype=_ftype(), finite=True)
     if is_concrete(t):
         arr = np.asarray(t)
-        check_finite(arr, name)
         if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
             raise ValueError(f"{name} must lie in [0, 1], got values in [{arr.min()}, {arr.max()}]")
     return t

@@ -142,9 +142,59 @@ def _posterior_trace(x, alpha, sigma, gm):
     if gm.kind == "low_rank":  # Woodbury, never D x D (posterior_components is dense)
         return posterior_cov_trace(gm, x, alpha, sigma)
     r, m, v = posterior_components(gm, x, alpha, sigma)
+    return jnp.einsum(
+        "bk,bk->b", r, jnp.sum(v, -1)[None, :] + _mean_spread(x, alpha, sigma, gm, r, m)
+    )
+
+
+def _mean_spread(x, alpha, sigma, gm, r, m):
+    r"""$\|m_k-\bar m\|^2$, ``(B, K)``, in whichever of two equal forms is accurate.
+
+    Directly from $m_k$, the rounding error is $\epsilon\max_k\|m_k\|$: at small noise the
+    spread ($O(\tilde\sigma^4)$) drowns in it. From the offsets
+    $h_k=x_t/\alpha-m_k=U_k\,\mathrm{diag}(\sigma^2/(\alpha(\alpha^2e_k+\sigma^2)))\,
+    U_k^\top(x_t-\alpha\mu_k)$ (the same differences, $m_k-m_j=h_j-h_k$) the error is
+    $\epsilon\max_k\|h_k\|$, small at low noise; each point takes the form with the
+    smaller magnitude (so R and c* hold down to σ = 1e-80)."""
+    eig = gm.eigvals  # (K, D), dense view
+    d = x[:, None, :] - alpha * gm.means[None]  # (B, K, D)
+    z = d if gm.diagonal else jnp.einsum("bkd,kde->bke", d, gm.eigvecs)
+    hz = z * (sigma**2 / (alpha * (alpha**2 * eig + sigma**2)))[None]
+    h = hz if gm.diagonal else jnp.einsum("kde,bke->bkd", gm.eigvecs, hz)
+    hbar = jnp.einsum("bk,bkd->bd", r, h)
     mbar = jnp.einsum("bk,bkd->bd", r, m)
-    spread = jnp.sum((m - mbar[:, None, :]) ** 2, axis=-1)
-    return jnp.einsum("bk,bk->b", r, jnp.sum(v, -1)[None, :] + spread)
+    from_h = jnp.sum((h - hbar[:, None, :]) ** 2, axis=-1)
+    from_m = jnp.sum((m - mbar[:, None, :]) ** 2, axis=-1)
+    use_h = jnp.max(jnp.abs(h), axis=(1, 2)) < jnp.max(jnp.abs(m), axis=(1, 2))
+    return jnp.where(use_h[:, None], from_h, from_m)
+
+
+def _scaled_posterior_trace(x, alpha, sigma, scale, gm):
+    r""":func:`_posterior_trace` divided by ``scale`` (see :func:`_trace_scale`): the engine
+    then averages numbers of order D whatever σ, so neither the values nor the squares of
+    its Monte Carlo error estimate underflow (σ from 1e-80 to 1e80)."""
+    return _posterior_trace(x, alpha, sigma, gm) / scale
+
+
+def _trace_scale(gm, alphas, sigmas) -> np.ndarray:
+    r"""The size of $\mathrm{tr}\,\mathrm{Cov}(x_0\mid x_t)$ for a Gaussian with the
+    mixture's mean variance per axis $v$: $D\,\tilde\sigma^2v/(v+\tilde\sigma^2)$ with
+    $\tilde\sigma=\sigma/\alpha$ (about $D\tilde\sigma^2$ at low noise, $Dv$ at high
+    noise). Only a scale: any positive number of the right order keeps the expectation exact
+    after multiplying back."""
+    w = np.asarray(gm.weights, dtype=np.float64)
+    means = np.asarray(gm.means, dtype=np.float64)
+    d = means.shape[-1]
+    spread = float(w @ np.sum((means - w @ means) ** 2, axis=-1))
+    if gm.kind == "low_rank":
+        tr = np.sum(np.asarray(gm.factors) ** 2, axis=(1, 2)) + np.sum(np.asarray(gm.diag), -1)
+    else:
+        tr = np.trace(np.asarray(gm.covs, dtype=np.float64), axis1=1, axis2=2)
+    v = (float(w @ tr) + spread) / d
+    if not (math.isfinite(v) and v > 0):
+        v = 1.0
+    st2 = (np.asarray(sigmas, dtype=np.float64) / np.asarray(alphas, dtype=np.float64)) ** 2
+    return d * st2 / (1.0 + st2 / v)
 
 
 def _score_outer(x, law):
@@ -334,12 +384,14 @@ def mmse(
         est = mmse_curve(gm, [alpha], [sigma], method=method, key=key, num_samples=num_samples)
         return est._replace(value=float(est.value[0]), stderr=float(est.stderr[0]))
     law = gm.noised(alpha, sigma)
-    return expectations.expect(
-        _posterior_trace,
+    scale = float(_trace_scale(gm, alpha, sigma))
+    est = expectations.expect(
+        _scaled_posterior_trace,
         law,
-        (jnp.asarray(alpha), jnp.asarray(sigma), gm),
+        (jnp.asarray(alpha), jnp.asarray(sigma), jnp.asarray(scale), gm),
         **_engine_options(method, key, num_samples, rtol, num_nodes),
     )
+    return _scaled(est, scale)
 
 
 def _scaled(est: Estimate, factor: float) -> Estimate:
@@ -441,7 +493,8 @@ def alphas_for(sigmas, process: str) -> np.ndarray:
     r"""Signal scales for noise levels: VE $\alpha=1$; VP $\alpha=\sqrt{1-\sigma^2}$ (every σ
     must then be < 1)."""
     check_choice("process", process, ("ve", "vp"))
-    s = np.asarray(sigmas, dtype=np.float64)
+    s = as_float_array(sigmas, "sigmas")
+    check_positive(s, "sigmas")
     if process == "ve":
         return np.ones_like(s)
     if np.any(s >= 1.0):
@@ -797,7 +850,11 @@ def mmse_curve(
     for lo, hi in chunks:
         aj, sj = jnp.asarray(a[lo:hi]), jnp.asarray(s[lo:hi])
         laws = jax.vmap(gm.noised)(aj, sj)
-        parts.append(expectations.expect_many(_posterior_trace, laws, (aj, sj), (gm,), **opts))
+        uj = _trace_scale(gm, a[lo:hi], s[lo:hi])
+        est = expectations.expect_many(
+            _scaled_posterior_trace, laws, (aj, sj, jnp.asarray(uj)), (gm,), **opts
+        )
+        parts.append(_scaled(est, uj))
     return _join(parts)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import schedules as _schedules
 from ._numerics import log_sigmoid
-from ._validation import check_choice, check_positive, is_concrete
+from ._validation import check_choice, check_count, check_scalar, real_array
 
 __all__ = [
     "Weighting",
@@ -51,10 +51,7 @@ def _ftype():
 
 
 def _as_lam(lam):
-    lam = jnp.asarray(lam, dtype=_ftype())
-    if is_concrete(lam) and np.any(np.isnan(np.asarray(lam))):
-        raise ValueError("lam must not contain NaN")
-    return lam
+    return real_array(lam, "lam", dtype=_ftype())
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,18 +174,11 @@ def _accepted_params(factory) -> list[str] | None:
 
 
 def _pos(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    check_positive(value, name)
-    return float(value)
+    return check_scalar(value, name, positive=True)
 
 
 def _real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
+    return check_scalar(value, name)
 
 
 def _schedule(schedule, default: str) -> _schedules.Schedule:
@@ -371,9 +361,7 @@ def vdm(schedule=None, steps: int | None = None) -> Weighting:
         formula = r"\omega_\varepsilon=-\tfrac12\,d\lambda/dt,\quad w=\tfrac12"
         mono = True
     else:
-        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-            raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
-        T = int(steps)
+        T = check_count(steps, "steps")
 
         def fn(lam):
             i = jnp.clip(jnp.ceil(sched.t(lam) * T), 1, T)
@@ -624,10 +612,7 @@ def p2(k: float = 1.0, gamma: float = 1.0) -> Weighting:
         k: $k\ge0$.
         gamma: $\gamma>0$.
     """
-    if isinstance(k, bool) or not isinstance(k, int | float | np.floating | np.integer):
-        raise TypeError(f"k must be a real number, got {type(k).__name__}")
-    check_positive(k, "k", allow_zero=True)
-    kk = float(k)
+    kk = check_scalar(k, "k", positive=True, allow_zero=True)
     g = _pos(gamma, "gamma")
     log_k = math.log(kk) if kk > 0 else -math.inf
 

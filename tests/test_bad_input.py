@@ -170,9 +170,12 @@ def test_alpha_sigma_not_scalar(gm):
         dsm.posterior_cov_trace(gm, np.zeros(2), np.array([1.0, 1.0]), 0.1)
 
 
-@pytest.mark.parametrize("n", [0, -3, 2.5, True])
-def test_sample_n_not_positive_integer(gm, n):
-    with _raises(ValueError, "n", "positive integer"):
+@pytest.mark.parametrize(
+    ("n", "exc"), [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)]
+)
+def test_sample_n_not_positive_integer(gm, n, exc):
+    # a count of the wrong type (a float, a bool) is a TypeError, a count < 1 a ValueError
+    with _raises(exc, "n", "positive integer"):
         gm.sample(jax.random.PRNGKey(0), n)
 
 

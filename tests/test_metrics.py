@@ -168,7 +168,7 @@ def test_nll_of_exact_samples_near_entropy_of_single_gaussian():
 def test_mode_coverage_full_ring_and_dropped_mode():
     gm = dsm.ring(8, 2.0, 0.25)
     n = 4000
-    full = mode_coverage(gm, _mixture_samples(np.random.default_rng(4), gm, n))
+    full = mode_coverage(gm, _mixture_samples(np.random.default_rng(4), gm, n), radius_std=3.0)
     assert full.fraction == 1.0 and full.covered.all()
     p_in = chi2.cdf(9.0, df=2)  # radius 3 std in 2-D: 1 - exp(-4.5)
     assert abs(full.in_mode_fraction - p_in) <= Z_BOUND * math.sqrt(p_in * (1 - p_in) / n)
@@ -178,7 +178,9 @@ def test_mode_coverage_full_ring_and_dropped_mode():
     means = np.asarray(gm.means)
     keep = np.arange(8) != 5
     seven = dsm.GaussianMixture(np.full(7, 1 / 7), means[keep], np.full(7, 0.0625))
-    dropped = mode_coverage(gm, _mixture_samples(np.random.default_rng(5), seven, n))
+    dropped = mode_coverage(
+        gm, _mixture_samples(np.random.default_rng(5), seven, n), radius_std=3.0
+    )
     assert dropped.fraction == 7 / 8
     # A neighbour's far tail can land within 3 std of the empty mode (adjacent modes are
     # 6.1 std apart), so its count is small but not necessarily 0.

@@ -288,12 +288,6 @@ KEY = jax.random.PRNGKey(0)
             lambda: var.irreducible_variance(GM1, 1.0, 1.0, method="monte_carlo", num_samples=0),
             "num_samples",
         ),
-        (
-            lambda: var.irreducible_variance(
-                GM1, 1.0, 1.0, method="monte_carlo", num_samples=2.5
-            ),
-            "num_samples",
-        ),
         (lambda: var.fisher_information(GM1, "simpson"), "monte_carlo"),
         (
             lambda: var.fisher_information(GM1, "monte_carlo", key=KEY, num_samples=-3),
@@ -334,6 +328,8 @@ def test_bad_input_raises_value_error_naming_argument(call, match):
         lambda: var.fisher_information("not a mixture"),
         lambda: var.irreducible_variance(np.zeros(3), 1.0, 1.0),
         lambda: var.irreducible_variance(GM1, "one", 1.0),
+        # a count of the wrong type is a TypeError (a count < 1 is a ValueError, above)
+        lambda: var.irreducible_variance(GM1, 1.0, 1.0, method="monte_carlo", num_samples=2.5),
         lambda: var.dsm_decomposition(GM1, 3.0, 1.0, 0.5, key=KEY, num_samples=10),
     ],
 )

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import expectations
-from .._validation import check_count, check_positive
+from .._validation import check_count, check_positive, real_array
 from ..expectations import Estimate
 from ..mixture import GaussianMixture, check_mixture, posterior_components
 from ._common import (
@@ -76,8 +76,8 @@ def dsm_target(x0, x_t, alpha, sigma, order: int = 1) -> jax.Array:
     """
     order = check_order(order)
     check_alpha_sigma(alpha, sigma)
-    x0 = jnp.asarray(x0)
-    x_t = jnp.asarray(x_t)
+    x0 = real_array(x0, "x0", finite=True)
+    x_t = real_array(x_t, "x_t", finite=True)
     if np.shape(x0)[-1:] != np.shape(x_t)[-1:]:
         raise ValueError(f"x0 and x_t must share the last dimension, got {x0.shape}, {x_t.shape}")
     return _dsm_target_jit(x0, x_t, alpha, sigma, order)

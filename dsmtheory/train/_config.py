@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import optax
@@ -12,6 +11,7 @@ import optax
 from .. import models as _models
 from .. import schedules as _schedules
 from .. import weightings as _weightings
+from .._validation import check_scalar
 from ..mixture import GaussianMixture, ring
 from ._weighting import ORACLE_WEIGHTINGS, registry_weighting
 
@@ -159,17 +159,14 @@ class TrainConfig:
             raise ValueError(
                 f"batch_size must be even for antithetic noise sampling, got {self.batch_size}"
             )
-        lr = self.learning_rate
-        if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-            raise ValueError(f"learning_rate must be a finite number > 0, got {lr!r}")
+        check_scalar(self.learning_rate, "learning_rate", positive=True)
         check_in("optimizer", self.optimizer, OPTIMIZERS)
         check_in("parameterization", self.parameterization, PARAMETERIZATIONS)
         check_in("noise_sampling", self.noise_sampling, NOISE_SAMPLINGS)
         check_in("schedule", self.schedule, _schedules.names())
-        if not (isinstance(self.sigma_min, (int, float)) and self.sigma_min > 0):
-            raise ValueError(f"sigma_min must be > 0, got {self.sigma_min!r}")
+        check_scalar(self.sigma_min, "sigma_min", positive=True)
         if self.sigma_max is not None and not (
-            isinstance(self.sigma_max, (int, float)) and self.sigma_max > self.sigma_min
+            check_scalar(self.sigma_max, "sigma_max", positive=True) > self.sigma_min
         ):
             raise ValueError(f"sigma_max must be > sigma_min, got {self.sigma_max!r}")
         schedule = self.build_schedule()  # schedule parameters are checked by the schedule

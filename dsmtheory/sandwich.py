@@ -210,7 +210,10 @@ def sandwich_variance(
         num_samples: N, the number of training samples.
         num_lam: Gauss–Legendre nodes over λ.
         num_nodes: Gauss–Hermite nodes per axis and component over x_t (default 64 in
-            1-D, 16 in 2-D).
+            1-D, 32 in 2-D, 16 above). On the 2-D ring at the high-noise end of the VE
+            range (σ ≈ 46) 10 and 16 nodes per axis miss the first pass's expectations by
+            about 20 % and 15 % (the engine's Monte Carlo sanity check refuses them); 32
+            agree with 4·10⁵ Monte Carlo draws within 2.4 standard errors at every λ node.
 
     Returns:
         :class:`SandwichResult`.
@@ -229,7 +232,7 @@ def sandwich_variance(
     check_count(num_samples, "num_samples")
     check_count(num_lam, "num_lam")
     if num_nodes is None:
-        num_nodes = 64 if gm.dim == 1 else 16
+        num_nodes = 64 if gm.dim == 1 else 32 if gm.dim == 2 else 16
     check_count(num_nodes, "num_nodes")
     if float(num_nodes) ** gm.dim > _MAX_NODES:
         raise ValueError(

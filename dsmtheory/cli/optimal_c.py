@@ -344,7 +344,7 @@ def _sandwich_part(gms, grids, sched, tables, seed) -> SandwichPart:
             "min_snr": weightings.get("min_snr", gamma=5.0),
             "soft_min_snr": weightings.get("soft_min_snr", sigma_data=sd),
         }
-        nodes = 48 if gm.dim == 1 else 10
+        nodes = 48 if gm.dim == 1 else 32  # 10 per axis fails the sanity check at high noise
         n_lam = grids.n_lam_sandwich
         cfns["a_over_b"] = sandwich.optimal_scalar_weight(
             gm, model, sched, iterations=grids.iterations, num_lam=n_lam, num_nodes=nodes

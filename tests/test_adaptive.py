@@ -27,6 +27,7 @@ def _target(lam):
     return jax.nn.sigmoid(2.0 - lam) * 0.5 * jax.nn.sigmoid(lam + math.log(0.25))
 
 
+@pytest.mark.slow
 def test_density_converges_to_target():
     sched = adaptive.kingma_gao_adaptive(-8.0, 10.0, init_value=0.1)  # 100 bins, decay 0.99
 
@@ -51,6 +52,7 @@ def test_density_converges_to_target():
     assert adaptive.total_variation(edges, np.ones(100), tgt) > 5 * TV_BOUND
 
 
+@pytest.mark.slow
 def test_sampling_matches_density_and_weights_unbiased():
     sched = adaptive.kingma_gao_adaptive(-2.0, 3.0, num_bins=10, floor=0.05)
     state = sched.init()
@@ -84,6 +86,7 @@ def test_alsr_effective_width_formula(alpha, expected):
     assert abs(float(adaptive.alsr_effective_width(1.2, alpha)) - expected) < 5e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [0.01, 0.05, 0.1])
 def test_alsr_gaussian_on_edm_is_lognormal_mc(alpha):
     # λ ~ EDM training density; weight each batch by the registry's ALSR-Gaussian factor
@@ -259,6 +262,7 @@ def _exact_bin_average(gm, lam_range, num_bins, nodes=8):  # nodes: midpoints pe
     ("name", "steps"),
     [("bimodal_1d", 60), ("ring", 40)],
 )
+@pytest.mark.slow
 def test_online_c_star_converges_to_exact_at_the_bayes_denoiser(name, steps):
     gm = getattr(dsm, name)()
     lam_range, nb = (-5.0, 7.0), 8

@@ -430,6 +430,7 @@ def test_cli_exit_1_when_one_fails(monkeypatch, capsys):
     assert json.loads(capsys.readouterr().out)[0]["holds"] is False
 
 
+@pytest.mark.slow  # the whole prove command again (CI also runs `dsmtheory prove`)
 def test_cli_full_run_exit_0_and_table(full_run):
     rc, res, _ = full_run
     assert rc == 0 and list(res) == list(D.MODULES)

@@ -257,6 +257,7 @@ def test_lowest_rank_dominates_on_a_shared_support():
     assert float(reg.responsibilities(np.array([0.5, 0.0]))[1]) > 1 - 1e-3
 
 
+@pytest.mark.slow
 def test_rotated_line_samples_are_on_the_support_and_nothing_is_nan():
     gm = GaussianMixture([0.3, 0.7], [[0.0, 0.0], [0.0, 3.0]], [_line(0.3, 2.0), _line(1.2, 1.0)])
     x = np.asarray(gm.sample(jax.random.PRNGKey(0), 400))
@@ -302,6 +303,7 @@ def test_sampling_moments_of_a_rank_deficient_mixture():
 # ---------------------------------------------------------------------------------------
 # infinite Fisher information, no TSM target
 # ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_fisher_of_rank_deficient_p0_is_inf():
     gm = GaussianMixture([0.5, 0.5], [[0.0, 0.0], [1.0, 1.0]], [_line(0.3, 1.0), np.eye(2)])
     est = variance.fisher_trace(gm)
@@ -378,6 +380,7 @@ def test_two_atoms_engine_against_closed_form(alpha, sigma):
     )
 
 
+@pytest.mark.slow
 def test_three_atoms_in_the_plane_engine_against_2d_integral():
     w = np.array([0.2, 0.5, 0.3])
     mu = np.array([[0.0, 0.0], [1.5, 0.5], [-0.5, 1.2]])

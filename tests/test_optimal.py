@@ -146,6 +146,7 @@ def test_monte_carlo_matches_quadrature_ring():
 
 
 # --------------------------------------------------------------------------- registry entry
+@pytest.mark.slow
 def test_optimal_registry_entry():
     gm = dsm.bimodal_1d()
     w = weightings.get("optimal", gm=gm, process="ve")
@@ -226,6 +227,7 @@ def test_per_direction_residual():
 
 
 # --------------------------------------------------------------------------- P11
+@pytest.mark.slow
 def test_importance_sampling_optimum():
     lam = np.linspace(-6, 8, 401)
     w = np.exp(-0.5 * ((lam - 2.4) / 2.4) ** 2)

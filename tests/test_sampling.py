@@ -121,6 +121,7 @@ def _null_energy(gm, n, reps):
     return float(np.mean(vals)), float(np.std(vals, ddof=1))
 
 
+@pytest.mark.slow
 def test_samplers_with_exact_score_reach_the_ring():
     n, reps = 800, 30
     mu0, sd0 = _null_energy(RING, n, reps)

@@ -29,6 +29,7 @@ def setup():
     return gm, var, model, sched
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["simple", "edm"])
 def test_sandwich_matches_spread_of_fits(setup, name):
     gm, var, model, sched = setup
@@ -64,6 +65,7 @@ def test_sandwich_gaussian_closed_form():
     np.testing.assert_allclose(res.trace, B / A**2 / 100, rtol=1e-8)
 
 
+@pytest.mark.slow
 def test_scalar_optimum_not_worse_than_sigma2(setup):
     gm, var, model, sched = setup
     c_opt = sw.optimal_scalar_weight(gm, model, sched, iterations=2)
@@ -80,6 +82,7 @@ def _train(setup, c_fn, opt, steps=20):
     )
 
 
+@pytest.mark.slow
 def test_p10_adam_invariant_to_constant_c(setup):
     opt = optax.adam(1e-2, eps=1e-16)  # ε tiny: Adam's only scale-dependent term
     t1 = _train(setup, lambda l: jnp.ones_like(l), opt)

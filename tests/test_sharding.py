@@ -13,6 +13,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 SHARD_RTOL = 1e-5
 SHARD_ATOL = 1e-6
@@ -55,6 +56,7 @@ def _start(ndev):
     )
 
 
+@pytest.mark.slow
 def test_sharded_sweep_equals_single_device():
     procs = {n: _start(n) for n in (1, 2)}
     out = {}

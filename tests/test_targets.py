@@ -269,6 +269,7 @@ RING = dsm.ring()
 HALF = dsm.GaussianMixture(np.full(4, 0.25), np.asarray(RING.means)[::2], np.full(4, 0.0625))
 
 
+@pytest.mark.slow
 def test_iwsm_proposal_equal_to_target_is_plain_sm():
     c = T.iwsm_variance_comparison(RING, RING, 1.0, 0.8)
     np.testing.assert_allclose(c.var_iwsm, c.var_sm, rtol=EXACT_RTOL)
@@ -277,6 +278,7 @@ def test_iwsm_proposal_equal_to_target_is_plain_sm():
     np.testing.assert_allclose(c.irreducible, r1, rtol=EXACT_RTOL)
 
 
+@pytest.mark.slow
 def test_iwsm_comparison_against_monte_carlo():
     alpha, sigma, n = 1.0, 1.0, 50_000
     c = T.iwsm_variance_comparison(RING, HALF, alpha, sigma)
@@ -304,6 +306,7 @@ def test_iwsm_comparison_against_monte_carlo():
     assert abs(y.mean() - c.var_iwsm) < Z_BOUND * y.std() / np.sqrt(n)
 
 
+@pytest.mark.slow
 def test_iwsm_missing_modes_hurts_at_low_noise_helps_at_high():
     lo = T.iwsm_variance_comparison(RING, HALF, 1.0, 0.15)
     hi = T.iwsm_variance_comparison(RING, HALF, 1.0, 3.0)

@@ -193,7 +193,6 @@ CASES = [
     (["heteroskedasticity", "--out", "OUT", "--mixture", "@nanweight"], ["--mixture", "weights"]),
     (["heteroskedasticity", "--out", "OUT", "--mixture", "@typo"], ["--mixture", "weights"]),
     (["heteroskedasticity", "--out", "OUT", "--mixture", ""], ["--mixture", "empty"]),
-    (["optimal-c", "--out", "OUT", "--mixture", "@dim4"], ["dim 4", "dim <= 3"]),
     (["optimal-c", "--out", "OUT", "--mixture", "@folder"], ["--mixture", "folder"]),
     (["targets", "--out", "OUT", "--proposal", "@latin1"], ["--proposal", "UTF-8"]),
     (["targets", "--out", "OUT", "--proposal", "@nope"], ["--proposal", "cannot be read"]),

@@ -7,6 +7,7 @@ import pytest
 from dsmtheory.cli import compare, main
 
 
+@pytest.mark.slow
 def test_compare_micro_budget_writes_every_file(tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", "--out", str(out), "--quick", "--steps", "4", "--seeds", "2",
@@ -48,6 +49,7 @@ def test_compare_bad_arguments_exit_2(tmp_path, capsys, argv, message):
     assert not (tmp_path / "x" / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_compare_on_a_user_mixture(tmp_path):
     import dsmtheory as dsm
 

@@ -32,6 +32,7 @@ def quick_run(tmp_path_factory):
     return rc, out
 
 
+@pytest.mark.slow
 def test_quick_run_writes_everything(quick_run, capsys):
     rc, out = quick_run
     assert rc == 0
@@ -54,6 +55,7 @@ def test_quick_run_writes_everything(quick_run, capsys):
     assert {"jax", "numpy", "dsmtheory"} <= set(meta["versions"])
 
 
+@pytest.mark.slow  # the module's quick optimal-c run (~30 s of CPU)
 def test_c_star_csv_is_edm_for_gaussian(quick_run):
     # N(0, 0.5²): c* = 1 + σ²/0.25 (derived by hand), the EDM column with σ_d = 0.5
     _, out = quick_run
@@ -65,6 +67,7 @@ def test_c_star_csv_is_edm_for_gaussian(quick_run):
     np.testing.assert_allclose(c, [float(r["c_edm"]) for r in rows], rtol=1e-10)
 
 
+@pytest.mark.slow  # the module's quick optimal-c run (~30 s of CPU)
 def test_criteria_consistent(quick_run):
     _, out = quick_run
     crit = json.loads((out / "criteria.json").read_text())["criteria"]
@@ -98,6 +101,7 @@ def test_out_is_a_file(tmp_path, capsys):
     assert "--out" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the module's quick optimal-c run (~30 s of CPU)
 def test_reported_c_star_values_are_exact_at_their_sigma(quick_run):
     # criteria.json reports c* at named sigma; for N(0, 0.5²) it must be 1 + σ²/0.25 there
     # exactly (not interpolated from the plot grid, which would be off by up to ~1e-3).

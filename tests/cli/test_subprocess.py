@@ -130,6 +130,7 @@ def test_ctrl_c_in_the_first_second_of_reproduce(delay, ignored, tmp_path):
     assert_report_consistent(out)
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_middle_of_a_section(tmp_path):
     """Into a folder of an earlier run: the interrupted section's old outputs go, a section
     not in this run is marked stale, the report shows neither."""

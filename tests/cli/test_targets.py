@@ -19,6 +19,7 @@ def _bimodal_file(tmp_path):
     return p
 
 
+@pytest.mark.slow
 def test_quick_run_writes_consistent_files(tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["targets", "--out", str(out), "--quick", "--mixture", str(_bimodal_file(tmp_path))])
@@ -78,6 +79,7 @@ def test_out_is_a_file(tmp_path, capsys):
     assert "--out" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_mix_gain_at_crossing_matches_an_independent_computation(tmp_path):
     # At lam_x = log J0 the DSM and TSM variances are equal, kappa* = 1/2 and
     # V(1/2) = D/(2 sigma^2) - tr I_t = R1 - D/(2 sigma^2) (derived by hand), so the gain

@@ -66,6 +66,7 @@ def test_the_page_has_what_the_issue_asks_for():
     assert len(prop.strip().splitlines()) <= 10
 
 
+@pytest.mark.slow
 def test_docs_blocks(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "testing"))

@@ -72,6 +72,7 @@ def test_correct_implementations_pass(name, data, p, process):
     assert res.max_rel_error <= EXACT and res.constant == 1.0 and res.num_points == 2001
 
 
+@pytest.mark.slow
 @settings(max_examples=8)
 @given(sched=dst.discrete_schedules(), gamma=st.floats(0.5, 20.0))
 def test_timestep_input_with_diffusers_alphas_cumprod(sched, gamma):

@@ -57,6 +57,7 @@ def test_loss_equals_losses_dsm_loss(param):
     np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_exported_model_matches_models_predict_eps(tiny_sweep):
     base, res = tiny_sweep
     i = 1  # simple, capacity 100: width 6 (98 parameters), stored padded to width 6

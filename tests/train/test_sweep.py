@@ -4,6 +4,7 @@ divergence."""
 
 import jax
 import numpy as np
+import pytest
 from tolerances import Z_BOUND
 
 import dsmtheory as dsm
@@ -44,6 +45,7 @@ def test_sweep_result_shapes_and_padding_stays_zero(tiny_sweep):
     assert np.all(np.asarray(w1[:, :2]) != 0)
 
 
+@pytest.mark.slow
 def test_vmapped_sweep_equals_each_configuration_alone(tiny_sweep):
     base, res = tiny_sweep
     for i in (1, 2):  # (simple, 100) and (matrix_optimal, 25, padded in the sweep)
@@ -69,6 +71,7 @@ def test_vmapped_sweep_equals_each_configuration_alone(tiny_sweep):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.slow
 def test_training_reduces_exact_fisher_divergence_on_bimodal():
     cfg = T.TrainConfig(
         mixture=dsm.bimodal_1d(), steps=400, batch_size=64, learning_rate=1e-2, capacity=100

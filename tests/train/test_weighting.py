@@ -4,6 +4,7 @@ registry weightings defined through a density get the training schedule."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import dsmtheory as dsm
 from dsmtheory import train as T
@@ -11,6 +12,7 @@ from dsmtheory import train as T
 from .conftest import F32_RTOL, TABLE_RTOL, TINY
 
 
+@pytest.mark.slow
 def test_matrix_optimal_equals_c_star_for_one_gaussian_in_1d():
     # x0 ~ N(m, s²), VE: Cov[x0|x_t] = s²σ²/(s²+σ²), so Cov[ε|x_t] = s²/(s²+σ²) and the
     # ε-space matrix weight is the scalar 1/Cov[ε|x_t] = 1 + σ²/s² = c*(σ) (derived by hand).

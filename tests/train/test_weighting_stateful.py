@@ -66,6 +66,7 @@ def test_edm2_optimal_u_gives_the_multiplier_dim_over_mean_loss():
     assert abs(3.0 * math.exp(-u_star) - 4 / float(jnp.mean(sq))) < 1e-12
 
 
+@pytest.mark.slow
 def test_online_c_star_step_feeds_the_unweighted_losses_and_weighs_by_the_old_state():
     cfg = T.TrainConfig(weighting="online_c_star", capacity=25, **TINY)
     problem = T.make_problem(cfg)
@@ -91,6 +92,7 @@ def test_online_c_star_step_feeds_the_unweighted_losses_and_weighs_by_the_old_st
     assert float(jnp.max(est.weight(want, b2.lam))) > 1.0  # it really reweighs
 
 
+@pytest.mark.slow
 def test_stateful_weighting_in_a_sweep_reproduces_train():
     base = T.TrainConfig(steps=6, batch_size=8, capacity=25)
     ev = T.EvalConfig(

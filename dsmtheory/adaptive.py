@@ -279,7 +279,7 @@ def _c_star_config(num_bins, lam_range, decay, dim, floor):
         raise TypeError(f"decay must be a real number in [0, 1), got {type(decay).__name__}")
     if not 0.0 <= float(decay) < 1.0:
         raise ValueError(f"decay must be in [0, 1), got {decay!r}")
-    d = check_count(dim, "dim")
+    d = None if dim is None else check_count(dim, "dim")
     if isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating, np.integer)):
         raise TypeError(f"floor must be a real number >= 0, got {type(floor).__name__}")
     if not (math.isfinite(float(floor)) and float(floor) >= 0.0):
@@ -306,7 +306,7 @@ def online_c_star(
     lam_range: tuple[float, float] = (-8.0, 8.0),
     decay: float = 0.99,
     *,
-    dim: int,
+    dim: int | None = None,
     floor: float = 1.0,
 ) -> OnlineCStar:
     r"""Online estimate of the variance-optimal multiplier $c^*(\lambda)$ from a model's own
@@ -347,7 +347,11 @@ def online_c_star(
         decay: forgetting factor in [0, 1).
         dim: the data dimension D (keyword-only; the loss is a sum over D coordinates, and
             $c^*=D/d_{\rm eff}$ needs it — the estimator cannot infer it from scalar losses).
-        floor: lower bound on the returned multiplier (>= 0; 0 disables it).
+            ``None`` (the default): $c^*$ up to a constant factor, $\hat c\propto1/\hat L$
+            scaled to 1 at the geometric mean of the non-empty bins' losses — all that a
+            scale-invariant optimizer such as Adam uses; ``floor`` is then not applied.
+        floor: lower bound on the returned multiplier when ``dim`` is given (>= 0; 0
+            disables it).
 
     Returns:
         :class:`OnlineCStar` ``(init, update, weight)``.
@@ -419,6 +423,11 @@ def online_c_star(
             full, logl, jnp.where(has_l & has_r, between, jnp.where(has_l, logl[li], logl[ri]))
         )
         logl_q = jnp.interp(lam, centres.astype(lam.dtype), filled)
+        if dm is None:  # c* up to a constant: 1 at the geometric mean of the bins' losses
+            n_full = jnp.maximum(jnp.sum(full), 1)
+            log_scale = jnp.sum(jnp.where(full, logl, 0.0)) / n_full
+            c = jnp.exp(log_scale - logl_q)
+            return jnp.where(jnp.any(full), c, jnp.ones_like(c))
         c = dm * jnp.exp(-logl_q)
         c = jnp.where(jnp.any(full), c, jnp.ones_like(c))
         return jnp.maximum(c, fl)
@@ -448,6 +457,8 @@ def online_c_star_bins(
     """
     nb = int(np.shape(state.count)[0])
     _, lo, hi, _, dm, _ = _c_star_config(nb, lam_range, 0.0, dim, 0.0)
+    if dm is None:
+        raise ValueError("dim must be the data dimension D here (c* = D / L per bin), got None")
     mean, full = _bin_read(state)
     cnt = jnp.where(full, state.count, 1.0)
     var = jnp.maximum(state.loss_sq_sum / cnt - mean**2, 0.0)

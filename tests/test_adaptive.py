@@ -280,6 +280,7 @@ def test_online_c_star_converges_to_exact_at_the_bayes_denoiser(name, steps):
     assert c.max() > 10.0
 
 
+@pytest.mark.slow
 def test_online_c_star_standard_error_matches_replicate_spread():
     gm = dsm.bimodal_1d()
     lam_range, nb = (-5.0, 7.0), 6
@@ -307,7 +308,7 @@ def test_online_c_star_bad_input():
     with pytest.raises(ValueError, match="dim"):
         adaptive.online_c_star(4, (0.0, 1.0), dim=0)
     with pytest.raises(TypeError, match="dim"):
-        adaptive.online_c_star(4, (0.0, 1.0))
+        adaptive.online_c_star(4, (0.0, 1.0), dim=2.5)
     with pytest.raises(ValueError, match="floor"):
         adaptive.online_c_star(4, (0.0, 1.0), dim=1, floor=-1.0)
     est = adaptive.online_c_star(4, (0.0, 1.0), dim=1)
@@ -319,6 +320,7 @@ def test_online_c_star_bad_input():
         est.update(est.init(), jnp.array([jnp.nan]), jnp.array([1.0]))
 
 
+@pytest.mark.slow
 def test_docs_online_example_runs():
     """The optax example of docs/c-star-own-model.md, run as written with fewer steps."""
     page = (ROOT / "docs" / "c-star-own-model.md").read_text(encoding="utf-8")
@@ -334,3 +336,21 @@ def test_docs_online_example_runs():
     assert np.all(np.isfinite(w)) and np.all(w >= 1.0)
     # noisier levels get larger multipliers, as c* does (tr I_t -> 0)
     assert w[0] > w[-1]
+
+
+def test_online_c_star_without_dim_is_c_star_up_to_a_constant():
+    """dim=None (DESIGN.md's contract call): the multiplier is D/L up to one constant factor,
+    1 at the geometric mean of the bins' losses."""
+    lam = jnp.array([-3.0, -1.0, 1.0, 3.0])
+    loss = jnp.array([1.5, 1.0, 0.4, 0.1])
+    with_d = adaptive.online_c_star(num_bins=4, lam_range=(-4.0, 4.0), decay=0.5, dim=2, floor=0.0)
+    no_d = adaptive.online_c_star(num_bins=4, lam_range=(-4.0, 4.0), decay=0.5)
+    a = with_d.weight(with_d.update(with_d.init(), lam, loss), lam)
+    b = no_d.weight(no_d.update(no_d.init(), lam, loss), lam)
+    np.testing.assert_allclose(
+        np.asarray(a) / np.asarray(b), 2.0 / np.exp(np.mean(np.log(loss))), rtol=1e-12
+    )
+    np.testing.assert_allclose(float(jnp.prod(b)), 1.0, rtol=1e-12)
+    assert float(no_d.weight(no_d.init(), 0.0)) == 1.0
+    with pytest.raises(ValueError, match="dim"):
+        adaptive.online_c_star_bins(no_d.init(), (-4.0, 4.0), dim=None)

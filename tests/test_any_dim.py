@@ -103,6 +103,7 @@ def test_target_rse_refused_for_deterministic_rules():
         variance.effective_dimension_curve(dsm.bimodal_1d(), [0.5], target_rse=1e-3)
 
 
+@pytest.mark.slow
 def test_c_star_near_one_bounds_against_the_engine():
     """Derivation c_star_near_one: for a full-rank Gaussian (one component of the 4-D test
     mixture, exact closed form in any D), (1/D) u/(1+u) <= c* - 1 <= u, u = sigma^2/e_min,

@@ -91,6 +91,7 @@ def test_forward_matches_numpy(emb):
         )
 
 
+@pytest.mark.slow
 def test_jit_vmap_and_broadcast_agree():
     model = mlp_for_param_count(jax.random.key(2), 2, 500)
     x = jax.random.normal(jax.random.key(3), (4, 2))

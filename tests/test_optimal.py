@@ -206,6 +206,7 @@ def test_residual_variance_p16_numbers():
     np.testing.assert_allclose(heur.scale_free, opt.scale_free, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_residual_variance_matrix_wins_scale_free():
     gm = dsm.ring()
     for s in (0.3, 1.0):

@@ -44,6 +44,7 @@ def test_sandwich_matches_spread_of_fits(setup, name):
     assert np.all(np.abs(np.asarray(emp.thetas.mean(0) - pred.theta_star)) < Z_BOUND * se_mean)
 
 
+@pytest.mark.slow
 def test_sandwich_gaussian_closed_form():
     # N(0, s²), features ψ = −u only (F = 0): s* = −x/S is representable, θ* = 1, δ = 0.
     # By hand with ω = σ² (c = 1), p uniform in λ on [lo, hi] (VE, σ² = e^{−λ}):
@@ -94,6 +95,7 @@ def test_p10_adam_invariant_to_constant_c(setup):
     assert float(jnp.max(jnp.abs(tv - t1)) / jnp.max(jnp.abs(t1))) > 1e-3
 
 
+@pytest.mark.slow
 def test_p10_sgd_constant_c_is_learning_rate(setup):
     sgd_small = optax.sgd(1e-3)
     a = _train(setup, lambda l: 10.0 * jnp.ones_like(l), sgd_small)

@@ -281,3 +281,16 @@ def _load_dataset(spec: str, flag: str):
         raise UsageError(f"{where}: {first_line(exc)}") from exc
     except (ValueError, TypeError) as exc:  # a bad field, K > N, a fit that failed
         raise UsageError(f"{where}: {first_line(exc)}") from exc
+
+
+def run_command(args, settings_from_args, compute, write, summary) -> int:
+    """The ``run(args)`` of a command that writes into ``--out``: every input checked first
+    (``settings_from_args``), the folder checked and created, then ``compute``, ``write`` and
+    the printed ``summary``. Returns 0."""
+    s = settings_from_args(args)
+    out = output_folder(args.out)
+    create_folder(out)
+    result = compute(s)
+    write(result, out)
+    print(summary(result, out), flush=True)
+    return 0

@@ -470,10 +470,4 @@ def summary(result: Result, out=None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Check the inputs, run the comparison, write every file under ``args.out``."""
-    s = settings_from_args(args)
-    out = inp.output_folder(args.out)
-    inp.create_folder(out)
-    result = compute(s)
-    write(result, out)
-    print(summary(result, out), flush=True)
-    return 0
+    return inp.run_command(args, settings_from_args, compute, write, summary)

@@ -246,10 +246,4 @@ def summary(result: Result, out=None) -> str:
 
 def run(args) -> int:
     """Check the inputs, compute, write the figures and tables; print one line per file."""
-    s = settings_from_args(args)
-    out = inp.output_folder(args.out)
-    inp.create_folder(out)
-    result = compute(s)
-    write(result, out)
-    print(summary(result, out), flush=True)
-    return 0
+    return inp.run_command(args, settings_from_args, compute, write, summary)

@@ -78,6 +78,7 @@ def _one_line(err):
     return lines[0]
 
 
+@pytest.mark.slow
 def test_bad_input_as_a_real_process(tmp_path):
     """Four cases of issue 13 that printed tracebacks, as real processes, in parallel."""
     afile = tmp_path / "afile"

@@ -135,6 +135,7 @@ def test_single_anisotropic_gaussian_gain_matches_the_closed_form():
     assert gain == pytest.approx(r1 / v, rel=1e-8)
 
 
+@pytest.mark.slow
 def test_targets_command_on_one_gaussian_writes_a_null_gain(tmp_path):
     mix = tmp_path / "g.json"
     mix.write_text(dsm.to_json(dsm.single_gaussian([0.0], 0.7)))

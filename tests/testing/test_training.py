@@ -17,6 +17,7 @@ SMS = weightings.get("soft_min_snr", sigma_data=math.sqrt(TAU**2 / (1 + TAU**2))
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.slow
 def test_proportional_weightings_train_the_same(optimizer):
     r = assert_same_training(SKL, SMS, optimizer=optimizer, steps=STEPS)
     assert r.same and r.max_rel_diff < 1e-12  # measured ~1e-15: rounding

@@ -20,6 +20,7 @@ def _batch(cfg, key):
     return T.make_problem(cfg).sample(key)
 
 
+@pytest.mark.slow
 def test_edm2_loss_is_edm2s_per_element_form_in_x0_space():
     # EDM2 (NVlabs/edm2 training_loop.py): loss = (w / e^u) * (D - y)**2 + u per element,
     # summed over elements; w = (σ̃² + σd²) / (σ̃ σd)². Computed here in x0-space from

@@ -14,14 +14,11 @@ import jax
 import numpy as np
 import pytest
 import scipy.stats
+from synthetic_data import sklearn_mixture as _sklearn
+from synthetic_data import subspace_data as _subspace_data
 
 import dsmtheory as dsm
 from dsmtheory import datasets
-
-
-def _sklearn():
-    # optional extra dsmtheory[data]; CI installs it (the test extra includes data)
-    return pytest.importorskip("sklearn.mixture", reason="needs the optional extra [data]")
 
 
 def _leaves(gm):
@@ -41,15 +38,6 @@ def cache(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     monkeypatch.setenv(datasets.CACHE_ENV, str(folder))
     return folder
-
-
-def _subspace_data(n=400, d=6, r=3, seed=0):
-    """n points in d dimensions lying exactly in an r-dimensional subspace, two clusters."""
-    rng = np.random.default_rng(seed)
-    basis = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :r]
-    z = rng.normal(size=(n, r)) * np.array([1.0, 0.7, 0.4])[:r]
-    z[: n // 2] += 3.0
-    return z @ basis.T + 0.5
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 import pytest
+from synthetic_data import data64 as _data64
+from synthetic_data import sklearn_mixture as _sklearn
 
 import dsmtheory as dsm
 from dsmtheory import datasets, mixture_io
@@ -18,27 +20,10 @@ from dsmtheory.cli import main
 from dsmtheory.cli.config import parse_config
 
 
-def _sklearn():
-    # optional extra dsmtheory[data]; CI installs it (the test extra includes data)
-    pytest.importorskip("sklearn.mixture", reason="needs the optional extra [data]")
-
-
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
     return tmp_path / "cache"
-
-
-def _data64(n=300, seed=0):
-    """300 points in 64 dimensions near three 8-dimensional affine pieces, on [-1, 1]-ish
-    scales like an image's."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(3):
-        basis = np.linalg.qr(rng.normal(size=(64, 64)))[0][:, :8]
-        z = rng.normal(size=(n // 3, 8)) * 0.3
-        out.append(z @ basis.T + rng.uniform(-0.5, 0.5, 64))
-    return np.concatenate(out)
 
 
 def _one_line_error(capsys, needle):

@@ -157,6 +157,7 @@ THIN_SCALE = 0.2
 #: directions) when the boxes of thin components are mapped to a component's coordinates.
 RANK_FLOOR = 1e-12
 _CHECK_SEED = 7_919  # fixed key of the sanity check: deterministic, and not DEFAULT_SEED
+_CHECK_PASSED = f"; Monte Carlo sanity check ({CHECK_SAMPLES} draws) passed"  # rule suffix
 _MAX_ADAPTIVE_DIM = 3
 _BLOCK_ELEMENTS = 1 << 21  # points x components x (K or D) per evaluation block (~16 MiB)
 
@@ -1061,7 +1062,7 @@ def expect_many(
         )
         if sanity_check:
             _sanity(fn, laws, args, shared, vals, "gauss_hermite", raise_error=True, atol=atol)
-            rule += f"; Monte Carlo sanity check ({CHECK_SAMPLES} draws) passed"
+            rule += _CHECK_PASSED
         return Estimate(vals, np.zeros_like(vals), "gauss_hermite", rule)
     if method == "monte_carlo":
         n = _check_samples(num_samples)
@@ -1102,7 +1103,7 @@ def _adaptive_many(fn, laws, args, shared, rtol, atol, sanity_check, raise_check
     )
     if sanity_check:
         _sanity(fn, laws, args, shared, vals, "adaptive", raise_error=raise_check, atol=atol)
-        rule += f"; Monte Carlo sanity check ({CHECK_SAMPLES} draws) passed"
+        rule += _CHECK_PASSED
     return Estimate(vals, np.zeros_like(vals), "adaptive", rule)
 
 
@@ -1155,7 +1156,7 @@ def _auto(fn, laws, args, shared, rtol, atol, key, num_samples, sanity_check):
         )
         done[idx[~passed]] = False
     se = np.zeros_like(vals)
-    check = f"; Monte Carlo sanity check ({CHECK_SAMPLES} draws) passed" if sanity_check else ""
+    check = _CHECK_PASSED if sanity_check else ""
     gh_note = ""
     if np.any(done):
         counts = sorted(set(used_nodes[done].tolist()))

@@ -178,3 +178,27 @@ def test_compare_with_every_weighting_end_to_end(tmp_path, capsys):
     end = (out / "end_metrics.csv").read_text().splitlines()
     assert len(end) == 1 + len(compare.WEIGHTINGS)
     assert "online_c_star: learned/exact c*" in capsys.readouterr().out
+
+
+def test_reproduce_report_shows_the_learned_figure_table_and_finding(tmp_path, monkeypatch):
+    import dsmtheory._io as io
+    from dsmtheory.cli import reproduce
+    from dsmtheory.cli.report import SectionResult, render_html, render_markdown
+
+    monkeypatch.setattr(io, "save_figure", lambda fig, path, dpi=150: io.atomic_write_bytes(
+        path, b"png"))  # fmt: skip
+    files = compare.write(_result(("simple", "edm2_learned"), learned=True), tmp_path / "compare")
+    rel = [str(p.relative_to(tmp_path)) for p in files]
+    title = reproduce.SECTIONS["compare"][1]
+    r = SectionResult("compare", title, "ok", files=rel)
+    md = render_markdown(tmp_path, [r], {"mode": "quick"})
+    assert "![compare/learned_vs_exact_c_star.png](compare/learned_vs_exact_c_star.png)" in md
+    assert "Table [`compare/learned_vs_exact_c_star.csv`]" in md
+    assert "Table [`compare/end_metrics.csv`]" in md
+    assert md.index("## Findings") < md.index("### Training: learned vs exact c*") < md.index(
+        "## Summary")  # fmt: skip
+    assert "| edm2_learned | " in md
+    page = render_html(tmp_path, [r], {"mode": "quick"})
+    assert "src='compare/learned_vs_exact_c_star.png'" in page
+    assert "<td>edm2_learned</td>" in page
+    assert "learned" in reproduce.SECTIONS["compare"][2]

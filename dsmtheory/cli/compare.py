@@ -3,10 +3,13 @@ r"""``dsmtheory compare``: σ² heuristic vs optimal weightings on a Gaussian mi
 Trains MLP score models (capacities relative to the dimension, 12.5/50/250/500 × D
 parameters: 25/100/500/1000 in 2-D, 800/3200/16000/32000 in 64-D; several seeds) with the
 weightings ``simple`` (Song's σ²), ``matrix_optimal`` (W* = Cov[s_c | x_t]⁻¹), ``c_star``
-(c*(t)σ²), ``edm``, ``min_snr`` and ``soft_min_snr`` as one vmapped program
+(c*(t)σ²), ``edm``, ``min_snr``, ``soft_min_snr`` and the learned ``edm2_learned`` (EDM2's
+log-variance u(σ)) and ``online_c_star`` (the online ĉ*) as one vmapped program
 (:func:`dsmtheory.train.sweep`), and writes figures, CSV and JSON: energy distance vs steps,
 per-example gradient std per σ, exact Fisher divergence per σ (absolute and relative to
-tr I_t), and the capacity ablation (Zhang et al. 2508.01597 protocol, FORMULAS.md §7).
+tr I_t), the capacity ablation (Zhang et al. 2508.01597 protocol, FORMULAS.md §7), the end
+metrics with standard errors over seeds, and, with a learned weighting in the run, its
+multiplier over the exact c* per σ bin during training (:func:`learned_ratios`).
 
 The data set the constants of the weightings: σ_d of ``edm`` and ``soft_min_snr`` is the
 mixture's $\sqrt{\mathrm{tr\,Cov}[x_0]/D}$ (:func:`dsmtheory.train.data_weighting_params`),

@@ -18,6 +18,7 @@ __all__ = [
     "grad_std_per_sigma",
     "fisher_per_sigma",
     "capacity_ablation",
+    "learned_vs_exact",
 ]
 
 
@@ -172,4 +173,68 @@ def capacity_ablation(
     a1.set_ylabel("final energy distance (mean ± se)")
     a2.set_ylabel(fisher_label)
     a2.legend(fontsize=7)
+    return fig
+
+
+def learned_vs_exact(
+    sigma: np.ndarray,
+    steps: np.ndarray,
+    ratio: np.ndarray,
+    ratio_se: np.ndarray,
+    weightings: Sequence[str],
+    capacities: Sequence[int],
+    *,
+    predicted: np.ndarray | None = None,
+    max_curves: int = 4,
+) -> Figure:
+    r"""Learned multiplier over exact $c^*$ per σ bin, at a few checkpoints: one row per
+    learned weighting, one column per capacity.
+
+    Each curve is $r_b=\omega(\lambda_b)/c^*(\lambda_b)$ at the σ-bin centres, the
+    ε-space multiplier the weighting applies at that checkpoint over the exact $c^*$, mean
+    ± standard error over seeds (not normalised: both learned weightings estimate
+    $c^*$ itself, so 1 is exact; the band marks ±10 %). Checkpoints after the
+    initialization are thinned to ``max_curves`` (the last always shown, darkest). The
+    dashed grey curve is ``predicted`` at the last checkpoint, the ratio the model's exact
+    Fisher divergence predicts, $d_{\rm eff}/(d_{\rm eff}+\sigma^2\mathrm{FD}_b)$.
+
+    Args:
+        sigma: ``(b,)`` σ at the bin centres.
+        steps: ``(c,)`` checkpoint steps.
+        ratio, ratio_se: ``(L, C, c, b)`` mean and standard error over seeds.
+        weightings: the ``L`` learned weighting names; capacities: the ``C`` labels.
+        predicted: ``(L, C, b)`` the FD-predicted ratio at the last checkpoint, or None.
+        max_curves: checkpoints drawn per panel.
+    """
+    import matplotlib as mpl
+
+    r = np.asarray(ratio, dtype=np.float64)
+    se = np.asarray(ratio_se, dtype=np.float64)
+    steps = np.asarray(steps)
+    n_ck = len(steps)
+    later = list(range(1, n_ck)) or [0]
+    pick = sorted(
+        {later[int(round(i))] for i in np.linspace(0, len(later) - 1, min(max_curves, len(later)))}
+    )
+    cmap = mpl.colormaps["viridis"]
+    n_rows, n_cols = len(weightings), len(capacities)
+    fig = Figure(figsize=(3.6 * n_cols, 2.9 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for i, w in enumerate(weightings):
+        for j, cap in enumerate(capacities):
+            ax = axes[i, j]
+            ax.axhspan(0.9, 1.1, color="0.92", lw=0)
+            ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
+            for n, k in enumerate(pick):
+                col = cmap(0.85 * (n + 1) / len(pick))
+                ax.errorbar(sigma, r[i, j, k], yerr=se[i, j, k], color=col, marker="o", ms=3,
+                            capsize=2, label=f"step {int(steps[k])}")  # fmt: skip
+            if predicted is not None:
+                ax.plot(sigma, np.asarray(predicted)[i, j], color="0.5", ls="--", lw=1,
+                        label="FD-predicted")  # fmt: skip
+            ax.set_xscale("log")
+            ax.set_title(f"{w}, capacity {cap}", fontsize=9)
+            ax.set_xlabel(r"$\sigma$")
+        axes[i, 0].set_ylabel(r"$\omega(\lambda)\,/\,c^*(\lambda)$")
+    axes[0, -1].legend(fontsize=7)
     return fig

@@ -322,7 +322,7 @@ def iwsm_variance_comparison(
 
 
 def _monte_carlo_comparison(gm, proposal, model, alpha, sigma, key, num_samples, on_degenerate):
-    rng, _ = expectations.resolve_key(key)
+    rng, kdesc = expectations.resolve_key(key)
     n = expectations.DEFAULT_NUM_SAMPLES if num_samples is None else num_samples
     law = gm.noised(alpha, sigma)
     opts = {"method": "monte_carlo", "num_samples": num_samples}
@@ -364,7 +364,7 @@ def _monte_carlo_comparison(gm, proposal, model, alpha, sigma, key, num_samples,
     sm_se = float(np.hypot(sm_se, 2.0 * abs(fdev) * f_se))
     rule = (
         f"{second.rule}; two passes on independent draws (F and R1, then the centred "
-        f"moments); weight ESS {ess:.4g} of {n_total} draws"
+        f"moments; {kdesc}, folded in with 0 and 1); weight ESS {ess:.4g} of {n_total} draws"
     )
     return IWSMComparison(
         float(f_hat), float(r1), float(dsm_v), float(sm), float(iw), ess_f, rule,

@@ -22,6 +22,7 @@ from .order_k import target_trace_impl
 __all__ = [
     "MIN_WEIGHT_ESS",
     "MAX_WEIGHT_RSE",
+    "KL_ATOL",
     "ON_DEGENERATE",
     "IWSMComparison",
     "IWSMDegenerateError",

@@ -7,13 +7,17 @@ On a log-SNR grid (VP by default, ``--process ve`` for VE) and the 2-D ring of 8
 * $R_1$, $R_2$ (order-1 and order-2 DSM irreducible variance, Rao–Blackwellized MC);
 * TSM variance, Cov(TSM, DSM), the optimal mix κ* (closed form $\mathrm{sigmoid}(\lambda-\log J_0)$
   and nested-MC estimate) and its variance; the DSM/TSM crossing $\lambda_\times=\log J_0$;
-* IWSM vs plain DSM per-sample variances (the engine's adaptive rule, $D\le2$) for a
-  proposal that keeps every other component of the mixture (or ``--proposal``).
+* IWSM vs plain DSM per-sample variances with standard errors (the engine's adaptive rule
+  in $D\le2$, its stratified Monte Carlo rule above) for a default proposal that keeps
+  every other component of the mixture in $D\le2$ and every component with equal weights
+  in $D>2$ (:func:`~dsmtheory.targets.balanced_proposal`; why: :func:`default_proposal`),
+  or ``--proposal``. Where the importance weights' Monte Carlo sample is degenerate the
+  weight columns are NaN, ``iwsm_degenerate`` is 1 and the bound
+  ``ess_fraction_bound`` $=e^{-\mathrm{KL}}$ remains.
 
 Writes ``targets.csv`` (one row per λ), ``targets.json`` (settings, versions, headline
 numbers, timings) and ``targets-heteroskedasticity.png``, ``targets-tsm.png``,
-``targets-iwsm.png`` (only for D <= 2; a figure of an earlier run in the folder is removed
-otherwise). Every file is written whole or not at all.
+``targets-iwsm.png``. Every file is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -58,7 +62,20 @@ COLUMNS = [
     "var_iwsm",
     "iwsm_over_dsm",
     "ess_fraction",
+    "iwsm_objective_se",
+    "var_dsm_loss_se",
+    "var_sm_se",
+    "var_iwsm_se",
+    "ess_fraction_se",
+    "kl_p_to_proposal",
+    "kl_p_to_proposal_se",
+    "ess_fraction_bound",
+    "weight_ess",
+    "iwsm_degenerate",
 ]
+
+#: Monte Carlo draws per pass of the IWSM comparison in D > 2 (quick, full).
+IWSM_SAMPLES = (4096, 20_000)
 
 
 def add_arguments(parser) -> None:
@@ -70,7 +87,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--proposal",
         default=None,
-        help="JSON proposal mixture for IWSM (default: every other component of the mixture)",
+        help="JSON proposal mixture for IWSM (default: every other component of the mixture "
+        "for D <= 2, every component with equal weights for D > 2)",
     )
     parser.add_argument("--process", default="vp", help="forward process: vp (default) or ve")
     parser.add_argument("--quick", action="store_true", help="coarser grids (< 20 s)")
@@ -113,7 +131,8 @@ class Result(NamedTuple):
         settings: the :class:`Settings`.
         table: one row per λ, the columns of :data:`COLUMNS`, shape ``(n_lam, len(COLUMNS))``.
         lam: the log-SNR grid.
-        do_iwsm: whether the IWSM columns were computed (D <= 2).
+        do_iwsm: whether the IWSM columns were computed (always, since they are computed
+            in any D; kept for callers).
         summary: the headline numbers written to ``targets.json``.
         settings_record: the settings as written to ``targets.json``.
         timings: seconds per part.
@@ -139,6 +158,27 @@ def _half_proposal(gm):
     return GaussianMixture(w / w.sum(), np.asarray(gm.means)[idx], np.asarray(gm.covs)[idx])
 
 
+def default_proposal(gm) -> tuple[object, str]:
+    r"""The default IWSM proposal and its description.
+
+    * $D\le2$: every other component, weights renormalised (the whole mixture if K = 1):
+      a proposal that *misses* modes, the case where IWSM's weights explode at low noise;
+      the adaptive rule integrates $p_t^2/p_{B_t}$ exactly whatever the weights.
+    * $D>2$: every component with equal weights (:func:`dsmtheory.targets.balanced_proposal`,
+      IWSM's mode-balancing use), whose weights are bounded by $K\max_k\pi_k$. A proposal
+      missing components is hopeless in high $D$, and its variance is a Monte Carlo moment
+      of weights spanning $e^{\pm\text{hundreds}}$: on digits (K = 10, D = 64) the
+      every-other proposal's weights are degenerate for every λ ≥ 0 of the quick grid
+      (ESS fraction ≤ $e^{-\mathrm{KL}}$ = $2\times10^{-6}$ at λ = 4), so it would give
+      no number; pass it with ``--proposal`` to see that finding.
+    """
+    from .. import targets as T
+
+    if gm.dim <= 2:
+        return _half_proposal(gm), "every other component of the mixture"
+    return T.balanced_proposal(gm), "every component of the mixture with equal weights"
+
+
 def settings(
     mixture=None,
     *,
@@ -149,8 +189,8 @@ def settings(
     quick: bool = False,
     seed: int = 0,
 ) -> Settings:
-    """Check the inputs (UsageError naming the option); the default proposal is every
-    other component of the mixture."""
+    """Check the inputs (UsageError naming the option); the default proposal is
+    :func:`default_proposal`'s."""
     from .. import mixture as mix
     from .. import schedules
 
@@ -159,7 +199,7 @@ def settings(
     if mixture is None:
         mixture, mixture_source = mix.ring(), "ring(num_modes=8, radius=2, std=0.25)"
     if proposal is None:
-        proposal, proposal_source = _half_proposal(mixture), "every other component of the mixture"
+        proposal, proposal_source = default_proposal(mixture)
     elif proposal.dim != mixture.dim:
         raise UsageError(
             f"--proposal must have the mixture's dimension {mixture.dim}, got {proposal.dim}"
@@ -247,7 +287,7 @@ def _crossing(lam, a, b):
     return float(lam[i] - d[i] * (lam[i + 1] - lam[i]) / (d[i + 1] - d[i]))
 
 
-def _rows(s: Settings, lam, i0, key, n_rb, n_out, n_in, do_iwsm):
+def _rows(s: Settings, lam, i0, key, n_rb, n_out, n_in, do_iwsm, n_iw=None):
     """One row of :data:`COLUMNS` per λ, and the seconds of each part."""
     from .. import schedules
     from .. import targets as T
@@ -269,11 +309,15 @@ def _rows(s: Settings, lam, i0, key, n_rb, n_out, n_in, do_iwsm):
         kap = float(T.kappa_star(lm, i0.value, gm.dim))
         t2 = time.perf_counter()
         if do_iwsm:
-            c = T.iwsm_variance_comparison(gm, prop, a, sg)
+            c = T.iwsm_variance_comparison(gm, prop, a, sg, key=jax.random.fold_in(ki, 2),
+                                           num_samples=n_iw, on_degenerate="nan")  # fmt: skip
             iw = [c.objective, c.var_dsm, c.var_sm, c.var_iwsm, c.var_iwsm / c.var_dsm,
-                  c.ess_fraction]  # fmt: skip
+                  c.ess_fraction, c.objective_stderr, c.var_dsm_stderr, c.var_sm_stderr,
+                  c.var_iwsm_stderr, c.ess_fraction_stderr, c.kl_divergence,
+                  c.kl_divergence_stderr, float(np.exp(-c.kl_divergence)), c.weight_ess,
+                  float(c.degenerate)]  # fmt: skip
         else:
-            iw = [float("nan")] * 6
+            iw = [float("nan")] * 16
         t3 = time.perf_counter()
         t_het, t_tsm, t_iw = t_het + t1 - t0, t_tsm + t2 - t1, t_iw + t3 - t2
         lam2 = gm.dim**2 / r2.value
@@ -296,7 +340,8 @@ def compute(s: Settings) -> Result:
     lam = np.linspace(-6.0, 10.0, n_lam)
     n_rb = 1024 if s.quick else 4096
     n_out, n_in = (512, 8) if s.quick else (2048, 16)
-    do_iwsm = gm.dim <= 2
+    do_iwsm = True
+    n_iw = IWSM_SAMPLES[0] if s.quick else IWSM_SAMPLES[1]
     key = jax.random.PRNGKey(s.seed)
     timings = {}
 
@@ -306,7 +351,7 @@ def compute(s: Settings) -> Result:
     j0 = i0.value / gm.dim
     lam_x = T.crossing_lambda(i0.value, gm.dim)
 
-    rows, parts = _rows(s, lam, i0, key, n_rb, n_out, n_in, do_iwsm)
+    rows, parts = _rows(s, lam, i0, key, n_rb, n_out, n_in, do_iwsm, n_iw)
     timings.update(parts)
     tab = np.array(rows, dtype=float)
     col = {name: tab[:, j] for j, name in enumerate(COLUMNS)}
@@ -329,9 +374,16 @@ def compute(s: Settings) -> Result:
         summary["mix_gain_note"] = gain_note
     if do_iwsm:
         ratio = col["iwsm_over_dsm"]
-        summary["iwsm_over_dsm_min"] = float(ratio.min())
-        summary["iwsm_over_dsm_max"] = float(ratio.max())
-        summary["iwsm_break_even_lambda"] = _crossing(lam, col["var_iwsm"], col["var_dsm_loss"])
+        ok = np.isfinite(ratio)
+        summary["iwsm_over_dsm_min"] = float(ratio[ok].min()) if ok.any() else None
+        summary["iwsm_over_dsm_max"] = float(ratio[ok].max()) if ok.any() else None
+        summary["iwsm_break_even_lambda"] = (
+            _crossing(lam[ok], col["var_iwsm"][ok], col["var_dsm_loss"][ok])
+            if ok.sum() >= 2
+            else float("nan")
+        )
+        summary["iwsm_degenerate_levels"] = int(np.sum(col["iwsm_degenerate"] > 0))
+        summary["iwsm_min_weight_ess"] = float(np.min(col["weight_ess"]))
     record = {
         "mixture": mixture_reference(gm, s.mixture_source),
         "mixture_source": s.mixture_source,
@@ -343,17 +395,34 @@ def compute(s: Settings) -> Result:
         "seed": s.seed,
         "rb_samples": n_rb,
         "tsm_nested": [n_out, n_in],
-        "iwsm_rule": "expectation engine, method auto"
-        if do_iwsm
+        "iwsm_rule": "expectation engine: adaptive cubature (rtol 1e-10)"
+        if gm.dim <= 2
         else (
-            "skipped (needs D <= 2): in higher D the variance of IWSM is a Monte Carlo "
-            "moment of importance weights that are heavy-tailed (on digits K = 10, D = 64, at "
-            "lambda = 4 the effective sample size fraction was 2e-142), so no honest figure"
+            f"expectation engine: stratified Monte Carlo, {n_iw} draws per pass, two passes; "
+            f"NaN where the weights are degenerate (Kish ESS < {T.MIN_WEIGHT_ESS:g} or "
+            f"relative se of E[w] > {T.MAX_WEIGHT_RSE:g})"
         ),
         "model_for_iwsm": "moment-matched Gaussian of the mixture, noised",
     }
     timings["total"] = time.perf_counter() - t_start
     return Result(s, tab, lam, do_iwsm, summary, record, timings)
+
+
+def _iwsm_figure(plots, result, col):
+    """The IWSM figure: the D <= 2 default as before; elsewhere with ±2 se bands and the
+    ESS bound, titled by the proposal."""
+    lam, dim = result.lam, result.settings.mixture.dim
+    args = (lam, col["var_dsm_loss"], col["var_sm"], col["var_iwsm"], col["ess_fraction"])
+    if dim <= 2 and result.settings.proposal_source == "every other component of the mixture":
+        return plots.iwsm_figure(*args)
+    se = {k: col[k + "_se"] for k in ("var_sm", "var_iwsm", "ess_fraction")}
+    se["var_dsm"] = col["var_dsm_loss_se"]
+    return plots.iwsm_figure(
+        *args,
+        stderrs=se,
+        ess_bound=col["ess_fraction_bound"],
+        title=f"IWSM vs DSM (D = {dim}), proposal: {result.settings.proposal_source}",
+    )
 
 
 def write(result: Result, out) -> list[Path]:
@@ -381,9 +450,7 @@ def write(result: Result, out) -> list[Path]:
         ),  # fmt: skip
     }
     if result.do_iwsm:
-        figs["targets-iwsm.png"] = plots.iwsm_figure(
-            lam, col["var_dsm_loss"], col["var_sm"], col["var_iwsm"], col["ess_fraction"]
-        )
+        figs["targets-iwsm.png"] = _iwsm_figure(plots, result, col)
     else:  # an IWSM figure of an earlier run in this folder would not match the tables
         (out / "targets-iwsm.png").unlink(missing_ok=True)
     timings = {**result.timings, "figures": time.perf_counter() - t0}
@@ -420,11 +487,16 @@ def summary(result: Result, out=None) -> str:
             "  optimal mix vs DSM variance at the crossing: "
             f"{sm['mix_gain_at_crossing']:.3g}x lower"
         )
-    if result.do_iwsm:
+    if result.do_iwsm and sm["iwsm_over_dsm_min"] is not None:
         lines.append(
             f"  IWSM/DSM variance ratio from {sm['iwsm_over_dsm_min']:.3g} to "
             f"{sm['iwsm_over_dsm_max']:.3g}; break-even at lambda = "
             f"{sm['iwsm_break_even_lambda']:.3f}"
+        )
+    if result.do_iwsm and sm["iwsm_degenerate_levels"]:
+        lines.append(
+            f"  IWSM: importance weights degenerate at {sm['iwsm_degenerate_levels']} of "
+            f"{result.lam.size} levels (NaN there; see ess_fraction_bound)"
         )
     if out is not None:
         lines.append(f"  wrote {out} in {result.timings['total']:.1f} s")

@@ -126,14 +126,39 @@ def tsm_mix_figure(
     return fig
 
 
-def iwsm_figure(lam, var_dsm, var_sm, var_iwsm, ess_fraction) -> Figure:
+def iwsm_figure(
+    lam,
+    var_dsm,
+    var_sm,
+    var_iwsm,
+    ess_fraction,
+    *,
+    stderrs: dict | None = None,
+    ess_bound=None,
+    title: str = "IWSM vs DSM, proposal missing half the modes",
+) -> Figure:
     r"""IWSM against plain DSM over λ: per-sample variances (top, log y) and the ratio
     $\mathrm{Var}_{IWSM}/\mathrm{Var}_{DSM}$ with the ESS fraction (bottom, log y).
 
+    NaN values (degenerate importance weights, see
+    :func:`dsmtheory.targets.iwsm_variance_comparison`) are left out of the lines.
+
     Args:
         lam: ``(N,)`` log-SNR grid.
-        var_dsm, var_sm, var_iwsm: ``(N,)`` per-sample variances (quadrature).
+        var_dsm, var_sm, var_iwsm: ``(N,)`` per-sample variances.
         ess_fraction: ``(N,)`` $1/\mathbb E_B[w^2]$.
+        stderrs: optional standard errors by name (``"var_dsm"``, ``"var_sm"``,
+            ``"var_iwsm"``, ``"ess_fraction"``), each ``(N,)``: drawn as ±2 se bands.
+        ess_bound: optional ``(N,)`` upper bound $e^{-\mathrm{KL}(p_t\|p_{B_t})}$ of the
+            ESS fraction, drawn dotted.
+        title: the top panel's title (name the proposal).
+
+    Example:
+        >>> import numpy as np
+        >>> from dsmtheory.plots.targets import iwsm_figure
+        >>> fig = iwsm_figure([0, 1], [1, 2], [0.5, 1], [0.6, np.nan], [0.9, np.nan])
+        >>> len(fig.axes)
+        2
     """
     lam = _arr(lam, "lam")
     n = lam.size
@@ -146,17 +171,34 @@ def iwsm_figure(lam, var_dsm, var_sm, var_iwsm, ess_fraction) -> Figure:
             (ess_fraction, "ess_fraction"),
         )
     )
+    se = {k: _arr(v, f"stderrs[{k!r}]", n) for k, v in (stderrs or {}).items()}
     fig = Figure(figsize=(6.5, 6.0))
     ax, bx = fig.subplots(2, 1, sharex=True)
-    ax.plot(lam, var_dsm, "o-", ms=3, label="plain DSM ($x_0\\sim p_0$)")
-    ax.plot(lam, var_iwsm, "s-", ms=3, label="IWSM (self-normalised, $x_t\\sim p_{B_t}$)")
-    ax.plot(lam, var_sm, "--", label="oracle SM ($x_t\\sim p_t$)")
+    lines = {
+        "var_dsm": ax.plot(lam, var_dsm, "o-", ms=3, label="plain DSM ($x_0\\sim p_0$)"),
+        "var_iwsm": ax.plot(
+            lam, var_iwsm, "s-", ms=3, label="IWSM (self-normalised, $x_t\\sim p_{B_t}$)"
+        ),
+        "var_sm": ax.plot(lam, var_sm, "--", label="oracle SM ($x_t\\sim p_t$)"),
+    }
+    vals = {"var_dsm": var_dsm, "var_iwsm": var_iwsm, "var_sm": var_sm, "ess_fraction": ess}
+    for k, line in lines.items():
+        if k in se:
+            v = vals[k]
+            ax.fill_between(lam, np.maximum(v - 2 * se[k], v * 1e-3), v + 2 * se[k],
+                            color=line[0].get_color(), alpha=0.25)  # fmt: skip
     ax.set_yscale("log")
     ax.set_ylabel("per-sample variance")
-    ax.set_title("IWSM vs DSM, proposal missing half the modes")
+    ax.set_title(title)
     ax.legend(fontsize=8)
     bx.plot(lam, var_iwsm / var_dsm, "o-", ms=3, color="C3", label="Var IWSM / Var DSM")
     bx.plot(lam, ess, "--", color="C4", label="ESS fraction")
+    if "ess_fraction" in se:
+        bx.fill_between(lam, np.maximum(ess - 2 * se["ess_fraction"], ess * 1e-3),
+                        ess + 2 * se["ess_fraction"], color="C4", alpha=0.25)  # fmt: skip
+    if ess_bound is not None:
+        bound = _arr(ess_bound, "ess_bound", n)
+        bx.plot(lam, bound, ":", color="C5", label="ESS fraction bound $e^{-KL}$")
     bx.axhline(1.0, color="gray", lw=0.5)
     bx.set_yscale("log")
     bx.set_xlabel(r"log-SNR $\lambda$")

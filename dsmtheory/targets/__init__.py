@@ -21,7 +21,12 @@ from . import iwsm as iwsm
 from . import order_k as order_k
 from . import tsm as tsm
 from ._common import SUPPORTED_ORDERS as SUPPORTED_ORDERS
+from .iwsm import MAX_WEIGHT_RSE as MAX_WEIGHT_RSE
+from .iwsm import MIN_WEIGHT_ESS as MIN_WEIGHT_ESS
+from .iwsm import ON_DEGENERATE as ON_DEGENERATE
 from .iwsm import IWSMComparison as IWSMComparison
+from .iwsm import IWSMDegenerateError as IWSMDegenerateError
+from .iwsm import balanced_proposal as balanced_proposal
 from .iwsm import iwsm_log_weights as iwsm_log_weights
 from .iwsm import iwsm_variance_comparison as iwsm_variance_comparison
 from .iwsm import self_normalized_estimate as self_normalized_estimate
@@ -51,6 +56,10 @@ __all__ = [
     "Estimate",
     "TSMMoments",
     "IWSMComparison",
+    "IWSMDegenerateError",
+    "MIN_WEIGHT_ESS",
+    "MAX_WEIGHT_RSE",
+    "ON_DEGENERATE",
     "order_k",
     "tsm",
     "iwsm",
@@ -76,4 +85,5 @@ __all__ = [
     "iwsm_log_weights",
     "self_normalized_estimate",
     "iwsm_variance_comparison",
+    "balanced_proposal",
 ]

@@ -51,7 +51,7 @@ def test_high_noise_constant_as_measured_in_theory_page():
     kappa = 2 * t2 / t1**2
     assert abs(kappa - 1.878749) < 1e-6
     c = optimal.homoskedastic_multiplier(gm, 1.0, 100.0, method="adaptive").value
-    # c* ~ 5.4e3 to 1e-10 relative: the difference is good to ~1e-6 absolute
+    # c* = 2808.5 to 1e-10 relative: the difference is good to ~3e-7 absolute
     assert abs((c - 100.0**2 / (t1 / 2)) - 1.878741) < 2e-6
 
 

@@ -33,14 +33,13 @@ Rules (``method=``):
   and is left to the refinement and the sanity check. All integrals of a call
   are refined together, each round's new regions evaluated in one compiled call (scipy's
   cubature, called once per component, spends most of its time in per-call overhead:
-  measured 15 s for one σ of a 256-component 1-D mixture; timings of this rule are in
-  ``docs/expectations.md``).
+  measured 15 s for one σ of a 256-component 1-D mixture).
 * ``"gauss_hermite"`` (any D, practical for D ≤ 3): tensor Gauss–Hermite with ``num_nodes``
   nodes per axis and component (default 200 / 80 / 24 in D = 1 / 2 / 3). Pure JAX:
   jittable and vectorised over noise levels. Exact for polynomials; for the mixture
   integrands (whose responsibilities switch sharply where components meet) its accuracy
-  depends on the case; it is stated per case in
-  ``docs/expectations.md`` as measured by ``tests/test_expectations.py``.
+  depends on the case; it is stated per case in ``docs/reliability.md`` ("Accuracy of
+  each expectation rule") as measured by ``tests/test_expectations.py``.
 * ``"monte_carlo"`` (any D): ``num_samples`` draws stratified over the components (every
   component gets at least two, the rest are allocated in proportion to $\pi_k$ by
   systematic allocation), so the randomness of the component label is integrated out; the

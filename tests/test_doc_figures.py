@@ -66,6 +66,28 @@ def test_optimal_table_interpolation_error_as_stated():
     assert 3.5e-4 < err < 4.5e-4, err
 
 
+@pytest.mark.slow  # 2 x 129 c* values by adaptive cubature
+def test_training_c_star_table_interpolation_error():
+    """dsmtheory/train/_weighting.py: the c_star training weighting's table (65 nodes on the
+    default VE schedule's λ range widened by 1) is off by at most 9.5e-5 (ring) and 1.8e-4
+    (bimodal_1d) at its midpoints (measured 9.46e-5 and 1.83e-4)."""
+    from dsmtheory import train
+    from dsmtheory.train._weighting import c_star_weighting
+
+    schedule = train.TrainConfig().build_schedule()
+    for gm, bound in ((dsm.ring(), 9.5e-5), (dsm.bimodal_1d(), 1.9e-4)):
+        params = c_star_weighting({}, schedule, gm).params
+        table = optimal.OptimalWeighting(
+            gm,
+            "ve",
+            lam_min=params["lam_min"],
+            lam_max=params["lam_max"],
+            num_grid=params["num_grid"],
+        )
+        err = table.measure_interpolation_error()
+        assert 0.5 * bound < err < bound, err
+
+
 @pytest.mark.slow  # one 2-D adaptive cubature of a 4-component mixture
 def test_gauss_hermite_2d_accuracy_as_stated():
     """docs/variance.md and docs/reliability.md: Gauss–Hermite with the default 80 nodes per

@@ -222,7 +222,7 @@ def test_c_star_curve_functions_within_1e8_in_1d_and_2d():
 # ---------------------------------------------------------------------------------------
 # Gauss–Hermite's accuracy is case-dependent: it is exact for polynomial integrands and
 # degrades where responsibilities switch sharply. Measured with the default 200 nodes (1-D)
-# and 80 per axis (2-D); docs/expectations.md quotes these bounds.
+# and 80 per axis (2-D); docs/reliability.md quotes these bounds.
 GH_CASES = [
     ("bimodal VE 0.5 (switch 3.6 std out)", BIMODAL, 1.0, 0.5, 1e-5),  # measured 2.7e-6
     ("bimodal VE 1e4 (smooth)", BIMODAL, 1.0, 1e4, 1e-13),

@@ -156,7 +156,7 @@ class Evaluator:
             eye = jnp.eye(gm.dim, dtype=F32)
 
             def as_matrix(w):
-                return w[..., None, None] * eye if w.ndim == 2 else w
+                return w[..., None, None] * eye[None, None] if w.ndim == 2 else w
 
             weights = jnp.stack([as_matrix(b.weight) if matrix else b.weight for b in batches])
             fisher = (jnp.asarray(lam_f, F32), jnp.asarray(xt, F32), jnp.asarray(score, F32))
@@ -196,7 +196,7 @@ class Evaluator:
             flat = jnp.concatenate(
                 [v.reshape(v.shape[0], -1) for v in jax.tree_util.tree_leaves(g)], -1
             )
-            dev = flat - flat.mean(0)
+            dev = flat - flat.mean(0, keepdims=True)
             return jnp.sqrt(jnp.sum(dev**2) / (flat.shape[0] - 1))
 
         return jax.lax.map(one_bin, (self.g_batch, weights))

@@ -156,7 +156,7 @@ def mixture_sample(gm, u, z):
     $k=\#\{j<K-1:u>\sum_{i\le j}\pi_i\}$, then $x_0=\mu_k+U_k(\sqrt{\lambda_k}\odot z)$ with
     the eigendecomposition $S_k=U_k\,\mathrm{diag}(\lambda_k)U_k^\top$ of the covariances
     (the public ``eigvals``/``eigvecs`` of :class:`dsmtheory.GaussianMixture`)."""
-    k = jnp.sum(u[:, None] > jnp.cumsum(gm.weights)[:-1], axis=-1)
+    k = jnp.sum(u[:, None] > jnp.cumsum(gm.weights)[None, :-1], axis=-1)
     x = jnp.sqrt(gm.eigvals[k]) * z
     if not gm.diagonal:
         x = jnp.einsum("nde,ne->nd", gm.eigvecs[k], x)

@@ -346,7 +346,7 @@ def simulate_fits(
     lhs = jnp.einsum("mn,mndp,mndq->mpq", om, phi, phi)
     rhs = jnp.einsum("mn,mndp,mnd->mp", om, phi, -eps / s[..., None])
     thetas = jnp.linalg.solve(lhs, rhs[..., None])[..., 0]
-    dev = jnp.sum((thetas - thetas.mean(0)) ** 2, axis=1) * num_fits / (num_fits - 1)
+    dev = jnp.sum((thetas - thetas.mean(0, keepdims=True)) ** 2, axis=1) * num_fits / (num_fits - 1)
     return FitSpread(thetas, float(dev.mean()), float(jnp.std(dev, ddof=1) / math.sqrt(num_fits)))
 
 

@@ -123,14 +123,14 @@ class Evaluator:
             # every variate from one call of jax.random.uniform, in the mixture's dtype
             sizes = {"true": ev.ed_samples, "prior": ev.ed_samples, "fisher": nb * m, "grad": g}
             total = sum(sizes.values())
-            u = jax.random.uniform(key, (total, 2 * gm.dim + 2), gm.means.dtype)
+            lat = gm.latent_dim  # normals per mixture sample: D for the dense kind
+            u = jax.random.uniform(key, (total, lat + gm.dim + 2), gm.means.dtype)
             cuts = np.cumsum(list(sizes.values()))[:-1]
             parts = dict(zip(sizes, jnp.split(u, cuts), strict=True))
 
             def sample(v):  # mixture samples and one standard normal per coordinate
-                d = gm.dim
-                z = standard_normal(v[:, 1 : 2 * d + 1])
-                return mixture_sample(gm, v[:, 0], z[:, :d]), z[:, d:], v[:, -1]
+                z = standard_normal(v[:, 1 : lat + gm.dim + 1])
+                return mixture_sample(gm, v[:, 0], z[:, :lat]), z[:, lat:], v[:, -1]
 
             # energy distance: true samples and exact samples of p at the largest noise level
             true = jnp.asarray(sample(parts["true"])[0], F32)

@@ -56,3 +56,11 @@ def safe_divide(num, den, eps=None):
     if eps is None:
         eps = jnp.finfo(den.dtype).tiny if jnp.issubdtype(den.dtype, jnp.floating) else 0
     return num / jnp.where(jnp.abs(den) < eps, jnp.where(den < 0, -eps, eps), den)
+
+
+def lead(a, ndim: int):
+    """``a`` with leading singleton axes up to ``ndim`` axes: explicit broadcasting of a
+    per-component array ``(K, ...)`` against a batch ``(..., K, ...)`` (the package runs
+    under ``jax_numpy_rank_promotion="raise"`` in its tests)."""
+    a = jnp.asarray(a)
+    return jnp.reshape(a, (1,) * (ndim - a.ndim) + a.shape)

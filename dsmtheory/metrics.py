@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._numerics import lead
 from ._validation import check_key, check_scalar
 from .mixture import GaussianMixture, check_mixture
 
@@ -199,7 +200,7 @@ def _sorted_pair_sum(z: jax.Array) -> jax.Array:
     (0-based), $\sum_k z_{(k)}(2k-n+1)$. ``(..., n)`` → ``(...)``."""
     n = z.shape[-1]
     coef = 2.0 * jnp.arange(n, dtype=z.dtype) - (n - 1)
-    return jnp.sum(jnp.sort(z, axis=-1) * coef, axis=-1)
+    return jnp.sum(jnp.sort(z, axis=-1) * lead(coef, z.ndim), axis=-1)
 
 
 def _energy_distance_1d(u: jax.Array, v: jax.Array, unbiased: bool) -> jax.Array:
@@ -418,9 +419,9 @@ def mode_coverage(
         if not 0 < mass < 1:
             raise ValueError(f"mass must be in (0, 1), got {mass!r}")
         r2 = float(chi2.ppf(mass, df=gm.dim))
-    d = x[:, None, :] - gm.means  # (n, K, D)
+    d = x[:, None, :] - gm.means[None]  # (n, K, D)
     z = d if gm.diagonal else jnp.einsum("nkd,kde->nke", d, gm.eigvecs)
-    maha2 = np.asarray(jnp.sum(z * z / gm.eigvals, axis=-1))  # (n, K)
+    maha2 = np.asarray(jnp.sum(z * z / gm.eigvals[None], axis=-1))  # (n, K)
     nearest = np.argmin(maha2, axis=1)
     inside = maha2[np.arange(maha2.shape[0]), nearest] <= r2
     k = gm.num_components

@@ -14,7 +14,8 @@ A mixture $p_0=\sum_k\pi_k N(\mu_k,\Sigma_k)$ comes in two kinds, one class
   Woodbury identity and the matrix determinant lemma on the $r\times r$ capacitance matrix
   (:mod:`dsmtheory._woodbury`), never forming a $D\times D$ matrix: $O(NKDr)$ time and
   memory, for image-like D in the thousands. Noising keeps the kind:
-  $\alpha^2F F^\top+\mathrm{diag}(\alpha^2d+\sigma^2)$.
+  $\alpha^2F F^\top+\mathrm{diag}(\alpha^2d+\sigma^2)$. Its methods live in
+  :mod:`dsmtheory._low_rank`, what both kinds share in :mod:`dsmtheory._mixture_common`.
 
 **Rank-deficient components** (zero eigenvalues: data on lines, planes, points) are
 first-class: an eigenvalue $e$ of a component with $|e|\le$ :data:`RANK_RTOL` $\cdot
@@ -37,9 +38,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _woodbury
 from ._config import warn_if_float32
-from ._numerics import LOG_2PI
+from ._low_rank import LowRankKind
+from ._mixture_common import (
+    DENSE_VIEW_MAX_DIM,
+    RANK_RTOL,
+    component_log_densities,
+    draw_components,
+    mixture_dict,
+    require_finite,
+    sym,
+    validate_weights_means,
+)
+from ._mixture_common import TINY as _TINY
+from ._numerics import LOG_2PI, lead
 from ._validation import (
     as_float_array,
     check_count,
@@ -70,35 +82,7 @@ __all__ = [
     "to_json",
 ]
 
-_WEIGHT_TOL = 1e-8
 _SYM_TOL = 1e-10
-#: Rank tolerance. An eigenvalue $e$ of a component covariance with
-#: $|e|\le\mathrm{RANK\_RTOL}\cdot\max(e_{\max},\ \text{tiny})$ is set to exactly 0 ($e_{\max}$
-#: the component's largest eigenvalue, tiny = 2.2e-308 the smallest normal float64, the
-#: floor that makes an all-zero covariance an atom); one below $-\mathrm{RANK\_RTOL}\cdot
-#: e_{\max}$ is refused. Why 1e-12: ``eigh`` of a symmetric matrix is backward stable, its
-#: eigenvalues are off by up to about $D\varepsilon\,e_{\max}$ ($\varepsilon$ = 2.2e-16):
-#: 1.4e-14 relative at D = 64, the largest dense D of the valid domain, so the exact zeros of
-#: a clipped fit come back within ±1e-14 and are recognised with a 70-fold margin; and an
-#: eigenvalue below 1e-12 relative is resolved by ``eigh`` only to about
-#: $D\varepsilon/10^{-12}$ ≈ 1 % anyway. It is 1e6 below scikit-learn's regularisation floor
-#: ``reg_covar = 1e-6``, which therefore stays a (tiny) positive eigenvalue unless clipped.
-#: The same tolerance decides whether a point lies on the support of a rank-deficient
-#: component (:meth:`GaussianMixture.log_prob`) and which entries of its infinite Hessian are
-#: infinite.
-RANK_RTOL = 1e-12
-_TINY = float(np.finfo(np.float64).tiny)
-#: Largest D for which a low-rank mixture offers dense views (``eigvals``, ``eigvecs``,
-#: ``covs``, ``precisions``, ``posterior_cov``, full Hessians): K matrices of D × D
-#: (0.5 MB each at D = 256). Above it they raise, so a D = 3072 mixture never forms them by
-#: accident; :meth:`GaussianMixture.to_dense` converts explicitly at any D.
-DENSE_VIEW_MAX_DIM = 256
-
-
-def _lead(a, ndim: int):
-    """``a`` with leading singleton axes up to ``ndim`` (explicit broadcasting: no implicit
-    rank promotion)."""
-    return jnp.reshape(a, (1,) * (ndim - a.ndim) + a.shape)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -212,12 +196,12 @@ class GaussianMixture:
             obj._set(jnp.log(jnp.asarray(weights)), means, eigvals, jnp.asarray(eigvecs), diagonal)
             return obj
         warn_if_float32("GaussianMixture.from_eig")
-        w, mu = _validate_weights_means(weights, means)
+        w, mu = validate_weights_means(weights, means)
         k, d = mu.shape
         e = as_float_array(eigvals, "eigvals")
         if e.shape != (k, d):
             raise ValueError(f"eigvals must have shape (K, D) = ({k}, {d}), got {e.shape}")
-        _require_finite(e, "eigvals")
+        require_finite(e, "eigvals")
         e = np.stack([_clip_eigenvalues(e[i], "eigvals", i) for i in range(k)])
         diagonal = eigvecs is None
         if diagonal:
@@ -228,7 +212,7 @@ class GaussianMixture:
                 raise ValueError(
                     f"eigvecs must have shape (K, D, D) = ({k}, {d}, {d}), got {u.shape}"
                 )
-            _require_finite(u, "eigvecs")
+            require_finite(u, "eigvecs")
             gram = np.einsum("kij,kil->kjl", u, u) - np.eye(d)
             err = np.max(np.abs(gram).reshape(k, -1), axis=1)
             if np.any(err > _ORTHO_TOL):
@@ -321,7 +305,7 @@ class GaussianMixture:
     @property
     def covs(self) -> jax.Array:
         """``(K, D, D)`` component covariances ``U diag(e) Uᵀ`` (exactly symmetric)."""
-        return _sym(jnp.einsum("kij,kj,klj->kil", self.eigvecs, self.eigvals, self.eigvecs))
+        return sym(jnp.einsum("kij,kj,klj->kil", self.eigvecs, self.eigvals, self.eigvecs))
 
     @property
     def precisions(self) -> jax.Array:
@@ -335,7 +319,7 @@ class GaussianMixture:
                 "gm is rank-deficient (a component covariance has a zero eigenvalue): it has "
                 "no precision matrices; use gm.noised(alpha, sigma) with sigma > 0"
             )
-        return _sym(jnp.einsum("kij,kj,klj->kil", self.eigvecs, 1.0 / self.eigvals, self.eigvecs))
+        return sym(jnp.einsum("kij,kj,klj->kil", self.eigvecs, 1.0 / self.eigvals, self.eigvecs))
 
     def mean(self) -> jax.Array:
         r"""``(D,)`` mean of the whole mixture, $\sum_k\pi_k\mu_k$."""
@@ -345,9 +329,11 @@ class GaussianMixture:
         r"""``(D, D)`` covariance of the whole mixture,
         $\sum_k\pi_k(\Sigma_k+\mu_k\mu_k^\top)-\bar\mu\bar\mu^\top$."""
         dm = self.means - self.mean()[None, :]
-        return jnp.einsum("k,kij->ij", self.weights, self.covs) + jnp.einsum(
-            "k,ki,kj->ij", self.weights, dm, dm
-        )
+        return self._within_covariance() + jnp.einsum("k,ki,kj->ij", self.weights, dm, dm)
+
+    def _within_covariance(self) -> jax.Array:
+        r"""``(D, D)``: $\sum_k\pi_k\Sigma_k$."""
+        return jnp.einsum("k,kij->ij", self.weights, self.covs)
 
     def to_dense(self) -> GaussianMixture:
         """This mixture as the dense kind (itself, here)."""
@@ -419,8 +405,12 @@ class GaussianMixture:
         return jnp.asarray(comp), jnp.asarray(z)
 
     def _component_points_impl(self, comp, z):
-        scale = self.eigvecs * jnp.sqrt(jnp.maximum(self.eigvals, 0.0))[:, None, :]
-        return self.means[comp] + jnp.einsum("bde,be->bd", scale[comp], z)
+        # scale, then rotate (axis-aligned components need no rotation): the one z -> x map
+        # of the dense kind, used by sample, the Monte Carlo rule and training's data draws
+        x = jnp.sqrt(jnp.maximum(self.eigvals[comp], 0.0)) * z
+        if not self.diagonal:
+            x = jnp.einsum("bde,be->bd", self.eigvecs[comp], x)
+        return self.means[comp] + x
 
     # -- per-point closed forms ----------------------------------------------------------
     def _rotate_in(self, d):
@@ -542,12 +532,12 @@ class GaussianMixture:
     def _components(self, x):
         """Component log-densities ``(..., K)`` (eigenbasis form, as in _block_terms)."""
         nd = x.ndim + 1
-        d = x[..., None, :] - _lead(self.means, nd)
+        d = x[..., None, :] - lead(self.means, nd)
         z = self._rotate_in(d)
-        maha = jnp.sum(z * z / _lead(self.eigvals, nd), axis=-1)
+        maha = jnp.sum(z * z / lead(self.eigvals, nd), axis=-1)
         logdet = jnp.sum(jnp.log(self.eigvals), axis=-1)
-        return _lead(self.log_weights, nd - 1) - 0.5 * (
-            self.dim * LOG_2PI + _lead(logdet, nd - 1) + maha
+        return lead(self.log_weights, nd - 1) - 0.5 * (
+            self.dim * LOG_2PI + lead(logdet, nd - 1) + maha
         )
 
     def _component_log_prob_impl(self, x, block=None):
@@ -667,7 +657,7 @@ class GaussianMixture:
         zz = z * ze
         maha = _sum_terms([zz[..., e] for e in range(dim)]) if unroll else zz.sum(-1)
         logdet = jnp.sum(jnp.log(self.eigvals), axis=-1)
-        comp = self.log_weights[None] - 0.5 * (dim * LOG_2PI + logdet[None] + maha)  # (B, K)
+        comp = component_log_densities(self.log_weights, logdet, maha, dim)  # (B, K)
         if unroll:
             top = comp[:, 0]
             for k in range(1, num_k):
@@ -708,7 +698,7 @@ class GaussianMixture:
         if num_k <= _UNROLL_MAX_COMPONENTS and dim <= _UNROLL_MAX_DIM:
             outer = _sum_terms([c[:, k, :, None] * c[:, k, None, :] for k in range(num_k)])
         else:
-            outer = _sym(jnp.einsum("nki,nkj->nij", c, c))
+            outer = sym(jnp.einsum("nki,nkj->nij", c, c))
         return s, outer - within
 
     def _hvp_block(self, x, v):
@@ -784,8 +774,8 @@ class GaussianMixture:
             pinv = jnp.einsum("kij,kj,klj->kil", u, jnp.where(pos, 1.0 / e1, 0.0), u)
             proj = jnp.einsum("kij,kj,klj->kil", u, jnp.where(pos, 0.0, 1.0), u)
             cc = jnp.sqrt(r)[..., None] * (g - s_fin[:, None, :])
-            finite = _sym(jnp.einsum("bki,bkj->bij", cc, cc) - jnp.einsum("bk,kij->bij", r, pinv))
-            p = _sym(jnp.einsum("bk,kij->bij", r, proj))
+            finite = sym(jnp.einsum("bki,bkj->bij", cc, cc) - jnp.einsum("bk,kij->bij", r, pinv))
+            p = sym(jnp.einsum("bk,kij->bij", r, proj))
             out["hessian"] = jnp.where(p > RANK_RTOL, -inf, jnp.where(p < -RANK_RTOL, inf, finite))
             out["hdiag"] = jnp.diagonal(out["hessian"], axis1=-2, axis2=-1)
             if v is not None:
@@ -802,13 +792,8 @@ class GaussianMixture:
         return _jit_sample(self, check_key(key), check_count(n, "n"))
 
     def _sample_impl(self, key, n):
-        kc, ke = jax.random.split(key)
-        comps = jax.random.categorical(kc, self.log_weights, shape=(n,))
-        eps = jax.random.normal(ke, (n, self.dim), dtype=self.means.dtype)
-        z = jnp.sqrt(self.eigvals[comps]) * eps
-        if not self.diagonal:
-            z = jnp.einsum("nde,ne->nd", self.eigvecs[comps], z)
-        return self.means[comps] + z
+        comps, eps = draw_components(key, self.log_weights, n, self.dim, self.means.dtype)
+        return self._component_points_impl(comps, eps)
 
     # -- Tweedie posterior (block kernels; the public functions are module level) ---------
     def _posterior_prep(self, alpha, sigma):
@@ -821,11 +806,7 @@ class GaussianMixture:
     def to_dict(self) -> dict:
         """Plain-Python description ``{"weights", "means", "covs"}`` (full covariances; for
         the low-rank kind ``{"weights", "means", "factors", "diag"}``)."""
-        return {
-            "weights": np.asarray(self.weights).tolist(),
-            "means": np.asarray(self.means).tolist(),
-            "covs": np.asarray(self.covs).tolist(),
-        }
+        return mixture_dict(self, covs=self.covs)
 
 
 def check_mixture(gm, name: str = "gm") -> GaussianMixture:
@@ -836,13 +817,14 @@ def check_mixture(gm, name: str = "gm") -> GaussianMixture:
 
 
 # ---------------------------------------------------------------------------------------
-# The low-rank-plus-diagonal kind
+# The low-rank-plus-diagonal kind (its methods: dsmtheory/_low_rank.py)
 # ---------------------------------------------------------------------------------------
 @jax.tree_util.register_pytree_node_class
-class LowRankGaussianMixture(GaussianMixture):
+class LowRankGaussianMixture(LowRankKind, GaussianMixture):
     r"""The ``"low_rank"`` kind of :class:`GaussianMixture`: covariances
     $\Sigma_k=F_kF_k^\top+\mathrm{diag}(d_k)$, never formed. Build it with
-    :meth:`GaussianMixture.from_low_rank`.
+    :meth:`GaussianMixture.from_low_rank`; the methods that differ from the dense kind are
+    those of :class:`dsmtheory._low_rank.LowRankKind`.
 
     Attributes (pytree leaves): ``log_weights (K,)``, ``means (K, D)``, ``factors
     (K, D, r)``, ``diag (K, D)``. The dense attributes ``eigvals``, ``eigvecs``, ``covs``
@@ -851,343 +833,7 @@ class LowRankGaussianMixture(GaussianMixture):
     """
 
     __slots__ = ("factors", "diag", "zero_diag")
-
-    @classmethod
-    def _build(cls, weights, means, factors, diag):
-        if not is_concrete((weights, means, factors, diag)):
-            means = jnp.asarray(means)
-            factors = jnp.asarray(factors)
-            diag = jnp.asarray(diag)
-            if diag.ndim == 1:
-                diag = jnp.broadcast_to(diag[:, None], means.shape)
-            obj = object.__new__(cls)
-            obj._set_lr(jnp.log(jnp.asarray(weights)), means, factors, diag, False)
-            return obj
-        warn_if_float32("GaussianMixture.from_low_rank")
-        w, mu = _validate_weights_means(weights, means)
-        k, d = mu.shape
-        f = as_float_array(factors, "factors")
-        if f.ndim != 3 or f.shape[:2] != (k, d) or f.shape[2] == 0:
-            raise ValueError(
-                f"factors must have shape (K, D, r) = ({k}, {d}, r), r >= 1, got {f.shape}"
-            )
-        _require_finite(f, "factors")
-        dg = as_float_array(diag, "diag")
-        if dg.shape == (k,):
-            dg = np.repeat(dg[:, None], d, axis=1)
-        elif dg.shape != (k, d):
-            raise ValueError(
-                f"diag must have shape (K, D) = ({k}, {d}) or (K,) = ({k},), got {dg.shape}"
-            )
-        _require_finite(dg, "diag")
-        dg = dg.copy()
-        for i in range(k):
-            scale = max(float(np.max(np.sum(f[i] ** 2, axis=-1) + dg[i])), _TINY)
-            tol = RANK_RTOL * scale
-            if np.min(dg[i]) < -tol:
-                j = int(np.argmin(dg[i]))
-                raise ValueError(
-                    f"diag[{i}] must be >= 0 (component {i}: entry {j} is {dg[i, j]:.3g})"
-                )
-            dg[i] = np.where(dg[i] <= tol, 0.0, dg[i])
-        obj = object.__new__(cls)
-        obj._set_lr(
-            jnp.asarray(np.log(w)),
-            jnp.asarray(mu),
-            jnp.asarray(f),
-            jnp.asarray(dg),
-            bool(np.any(dg == 0.0)),
-        )
-        return obj
-
-    def _set_lr(self, log_weights, means, factors, diag, zero_diag):
-        object.__setattr__(self, "log_weights", log_weights)
-        object.__setattr__(self, "means", means)
-        object.__setattr__(self, "factors", factors)
-        object.__setattr__(self, "diag", diag)
-        object.__setattr__(self, "zero_diag", bool(zero_diag))
-
-    def tree_flatten(self):
-        return (self.log_weights, self.means, self.factors, self.diag), (self.zero_diag,)
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = object.__new__(cls)
-        obj._set_lr(*children, *aux)
-        return obj
-
-    # -- properties -------------------------------------------------------------------
-    @property
-    def kind(self) -> str:
-        return "low_rank"
-
-    @property
-    def rank(self) -> int:
-        """The number r of factor columns."""
-        return self.factors.shape[-1]
-
-    @property
-    def latent_dim(self) -> int:
-        """r + D: ``z[:, :r]`` drives the factors, ``z[:, r:]`` the diagonal."""
-        return self.rank + self.dim
-
-    @property
-    def diagonal(self) -> bool:
-        return False
-
-    @property
-    def ranks(self) -> jax.Array:
-        r"""``(K,)`` rank of each $\Sigma_k$: D where ``diag > 0``; with zero diagonal
-        entries on the index set Z, $|Z^c|+\mathrm{rank}\,F_{k,Z}$ (singular values of the
-        rows in Z below :data:`RANK_RTOL` times the largest variance count as 0)."""
-        if not self.zero_diag:
-            return jnp.full(self.means.shape[:-1], self.dim, dtype=jnp.int32)
-        zero = self.diag == 0
-        fz = jnp.where(zero[..., None], self.factors, 0.0)
-        sv2 = jnp.linalg.eigvalsh(jnp.einsum("kdi,kdj->kij", fz, fz))
-        scale = jnp.max(jnp.sum(self.factors**2, axis=-1) + self.diag, axis=-1)
-        tol = RANK_RTOL * jnp.maximum(scale, _TINY)
-        return jnp.sum(~zero, axis=-1) + jnp.sum(sv2 > tol[:, None], axis=-1)
-
-    @property
-    def rank_deficient(self) -> bool:
-        """Whether a component covariance is singular (only possible with zero ``diag``
-        entries; a traced mixture with zero entries counts as rank-deficient)."""
-        if not self.zero_diag:
-            return False
-        if not is_concrete(self.factors):
-            return True
-        return bool(np.any(np.asarray(self.ranks) < self.dim))
-
-    def _dense_check(self, what: str) -> None:
-        if self.dim > DENSE_VIEW_MAX_DIM:
-            raise ValueError(
-                f"{what} of a low-rank mixture forms D x D matrices; D = {self.dim} is above "
-                f"DENSE_VIEW_MAX_DIM = {DENSE_VIEW_MAX_DIM} (use gm.to_dense() to convert "
-                "explicitly)"
-            )
-
-    @property
-    def covs(self) -> jax.Array:
-        self._dense_check("covs")
-        full = jnp.einsum("kir,kjr->kij", self.factors, self.factors)
-        return _sym(full + jax.vmap(jnp.diag)(self.diag))
-
-    def _dense_eig(self):
-        self._dense_check("the eigendecomposition (eigvals/eigvecs)")
-        e, u = jnp.linalg.eigh(self.covs)
-        top = jnp.maximum(jnp.max(e, axis=-1, keepdims=True), _TINY)
-        return jnp.where(jnp.abs(e) <= RANK_RTOL * top, 0.0, e), u
-
-    @property
-    def eigvals(self) -> jax.Array:
-        """``(K, D)`` eigenvalues of the covariances (a dense view, D ≤ DENSE_VIEW_MAX_DIM)."""
-        return self._dense_eig()[0]
-
-    @property
-    def eigvecs(self) -> jax.Array:
-        """``(K, D, D)`` eigenvectors (a dense view, D ≤ DENSE_VIEW_MAX_DIM)."""
-        return self._dense_eig()[1]
-
-    @property
-    def precisions(self) -> jax.Array:
-        self._dense_check("precisions")
-        self._need_positive_diag("precisions")
-        wh = _woodbury.whiten(self.factors, self.diag)
-        low = _woodbury.inverse_low_rank(wh)
-        return _sym(jax.vmap(jnp.diag)(1.0 / self.diag) - jnp.einsum("kir,kjr->kij", low, low))
-
-    def covariance(self) -> jax.Array:
-        dm = self.means - self.mean()[None, :]
-        w = self.weights
-        return (
-            jnp.einsum("k,kir,kjr->ij", w, self.factors, self.factors)
-            + jnp.diag(w @ self.diag)
-            + jnp.einsum("k,ki,kj->ij", w, dm, dm)
-        )
-
-    def to_dense(self) -> GaussianMixture:
-        """The same mixture as the dense kind (forms K matrices of D × D, any D)."""
-        if is_concrete(self):
-            # numpy throughout: a jnp operation on concrete leaves is still staged (a
-            # tracer) when this runs inside an outer trace
-            f = np.asarray(self.factors)
-            full = np.einsum("kir,kjr->kij", f, f)
-            full = full + np.stack([np.diag(d) for d in np.asarray(self.diag)])
-            w = np.exp(np.asarray(self.log_weights))
-            return GaussianMixture(w / w.sum(), np.asarray(self.means), full)
-        full = jnp.einsum("kir,kjr->kij", self.factors, self.factors)
-        full = _sym(full + jax.vmap(jnp.diag)(self.diag))
-        e, u = jnp.linalg.eigh(full)
-        return GaussianMixture.tree_unflatten((False, False), (self.log_weights, self.means, e, u))
-
-    def __repr__(self) -> str:
-        extra = ", zero diagonal entries" if self.zero_diag else ""
-        return (
-            f"GaussianMixture(K={self.num_components}, D={self.dim}, low-rank-plus-diagonal "
-            f"covariances, r={self.rank}{extra})"
-        )
-
-    def _need_positive_diag(self, what: str) -> None:
-        if self.zero_diag:
-            raise ValueError(
-                f"{what}: this low-rank mixture has zero diagonal entries, so p0 may have no "
-                "density with respect to Lebesgue measure; the low-rank kernels of p0 itself "
-                "need diag > 0. Use gm.noised(alpha, sigma) (sigma > 0) for p_t, or "
-                "gm.to_dense() for the dense kind's +-inf conventions"
-            )
-
-    # -- noising, points, sampling ------------------------------------------------------
-    def _noised_impl(self, alpha, sigma):
-        return LowRankGaussianMixture.tree_unflatten(
-            (False,),
-            (
-                self.log_weights,
-                alpha * self.means,
-                alpha * self.factors,
-                alpha**2 * self.diag + sigma**2,
-            ),
-        )
-
-    def _component_points_impl(self, comp, z):
-        k, r = self.num_components, self.rank
-        onehot = jax.nn.one_hot(comp, k, dtype=z.dtype)  # (B, K)
-        # one product (B, K r) @ (K r, D): no per-point (D, r) gather
-        lifted = (onehot[:, :, None] * z[:, None, :r]).reshape(z.shape[0], k * r)
-        ft = jnp.swapaxes(self.factors, 1, 2).reshape(k * r, self.dim)
-        return self.means[comp] + lifted @ ft + jnp.sqrt(self.diag[comp]) * z[:, r:]
-
-    def _sample_impl(self, key, n):
-        kc, ke = jax.random.split(key)
-        comps = jax.random.categorical(kc, self.log_weights, shape=(n,))
-        z = jax.random.normal(ke, (n, self.latent_dim), dtype=self.means.dtype)
-        return self._blocks(
-            lambda b: (self._component_points_impl(b[:, 0].astype(jnp.int32), b[:, 1:]),),
-            jnp.concatenate([comps[:, None].astype(z.dtype), z], axis=1),
-        )[0]
-
-    # -- per-point kernels ----------------------------------------------------------------
-    def _block_rows(self) -> int:
-        per_row = 8 * self.num_components * (2 * self.dim + self.rank)
-        return int(min(_LR_BLOCK_MAX, max(16, _LR_BLOCK_BYTES // per_row)))
-
-    def _lr_terms(self, wh, x):
-        """``(comp (B, K), r (B, K), g (K, B, D))`` for a block of points."""
-        u, maha = _woodbury.solve_terms(wh, self.means, x)
-        comp = self.log_weights[None] - 0.5 * (self.dim * LOG_2PI + wh.logdet[None] + maha.T)
-        r = jax.nn.softmax(comp, axis=-1)
-        g = -u / wh.rsd[:, None, :]
-        return comp, r, g
-
-    def _wh(self, what: str):
-        self._need_positive_diag(what)
-        return _woodbury.whiten(self.factors, self.diag)
-
-    def _component_log_prob_impl(self, x, block=None):
-        wh = self._wh("component_log_prob")
-        return self._blocks(lambda b: (self._lr_terms(wh, b)[0],), x, block)[0]
-
-    def _log_prob_impl(self, x, block=None):
-        wh = self._wh("log_prob")
-        fn = lambda b: (jax.nn.logsumexp(self._lr_terms(wh, b)[0], axis=-1),)  # noqa: E731
-        return self._blocks(fn, x, block)[0]
-
-    def _responsibilities_impl(self, x, block=None):
-        wh = self._wh("responsibilities")
-        return self._blocks(lambda b: (self._lr_terms(wh, b)[1],), x, block)[0]
-
-    def _score_impl(self, x, block=None):
-        wh = self._wh("score")
-
-        def fn(b):
-            _, r, g = self._lr_terms(wh, b)
-            return (jnp.einsum("bk,kbd->bd", r, g),)
-
-        return self._blocks(fn, x, block)[0]
-
-    def _centred(self, wh, b):
-        _, r, g = self._lr_terms(wh, b)
-        s = jnp.einsum("bk,kbd->bd", r, g)
-        c = jnp.sqrt(r).T[:, :, None] * (g - s[None])  # (K, B, D)
-        return r, s, c
-
-    def _score_and_hessian_impl(self, x, block=None):
-        self._dense_check("the full Hessian")
-        wh = self._wh("score_and_hessian")
-        low = _woodbury.inverse_low_rank(wh)  # (K, D, r)
-
-        def fn(b):
-            r, s, c = self._centred(wh, b)
-            outer = jnp.einsum("kbi,kbj->bij", c, c)
-            within = jax.vmap(jnp.diag)(r @ (1.0 / self.diag)) - jnp.einsum(
-                "bk,kir,kjr->bij", r, low, low
-            )
-            return s, _sym(outer - within)
-
-        return self._blocks(fn, x, block)
-
-    def _hvp_impl(self, x, v, block=None):
-        wh = self._wh("hessian_vector_product")
-        dim = self.dim
-
-        def fn(b):
-            xb, vb = b[:, :dim], b[:, dim:]
-            r, _, c = self._centred(wh, xb)
-            cv = jnp.einsum("kbd,bd->kb", c, vb)
-            pv = _woodbury.apply_inverse(wh, jnp.broadcast_to(vb[None], c.shape))
-            return (jnp.einsum("kbd,kb->bd", c, cv) - jnp.einsum("bk,kbd->bd", r, pv),)
-
-        return self._blocks(fn, jnp.concatenate([x, v], axis=-1), block)[0]
-
-    def _hessian_diagonal_impl(self, x, block=None):
-        wh = self._wh("hessian_diagonal")
-
-        def fn(b):
-            r, _, c = self._centred(wh, b)
-            return (jnp.sum(c * c, axis=0) - r @ wh.prec_diag,)
-
-        return self._blocks(fn, x, block)[0]
-
-    # -- Tweedie posterior ----------------------------------------------------------------
-    def _posterior_prep(self, alpha, sigma):
-        dn = alpha**2 * self.diag + sigma**2
-        wh = _woodbury.whiten(alpha * self.factors, dn)
-        # tr V_k = sigma^2 tr(Sigma_k S_k^-1) = sigma^2 [sum_j gamma/(1+gamma) / alpha^2
-        #          + sum_i d_i (S_k^-1)_ii]   (docs/mixture.md, low-rank posterior)
-        tr_v = sigma**2 * (
-            jnp.sum(1.0 - wh.inv1g, axis=-1) / alpha**2 + jnp.sum(self.diag * wh.prec_diag, -1)
-        )
-        return wh, tr_v
-
-    def _posterior_parts_lr(self, prep, x_t, alpha):
-        wh, tr_v = prep
-        u, maha = _woodbury.solve_terms(wh, alpha * self.means, x_t)
-        comp = self.log_weights[None] - 0.5 * (self.dim * LOG_2PI + wh.logdet[None] + maha.T)
-        r = jax.nn.softmax(comp, axis=-1)  # (B, K)
-        y = u / wh.rsd[:, None, :]  # S_k^-1 (x - alpha mu_k), (K, B, D)
-        fy = jnp.einsum("kdr,kbd->kbr", self.factors, y)
-        sy = jnp.einsum("kdr,kbr->kbd", self.factors, fy) + self.diag[:, None, :] * y
-        m = self.means[:, None, :] + alpha * sy  # (K, B, D)
-        return r, m, tr_v
-
-    def _posterior_block(self, which: str, prep, x_t, alpha, sigma):
-        if which == "cov":  # posterior_cov converts to the dense kind before the kernel
-            raise ValueError("the low-rank kind has no blocked posterior covariance kernel")
-        r, m, tr_v = self._posterior_parts_lr(prep, x_t, alpha)
-        mbar = jnp.einsum("bk,kbd->bd", r, m)
-        if which == "mean":
-            return (mbar,)
-        spread = jnp.sum((m - mbar[None]) ** 2, axis=-1)  # (K, B)
-        return (jnp.einsum("bk,kb->b", r, tr_v[:, None] + spread),)
-
-    # -- serialization --------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return {
-            "weights": np.asarray(self.weights).tolist(),
-            "means": np.asarray(self.means).tolist(),
-            "factors": np.asarray(self.factors).tolist(),
-            "diag": np.asarray(self.diag).tolist(),
-        }
+    _dense_kind = GaussianMixture
 
 
 # ---------------------------------------------------------------------------------------
@@ -1208,14 +854,14 @@ def _posterior_parts(gm: GaussianMixture, x_t, alpha, sigma):
     posterior covariance eigenvalues (K, D) of x0 | x_t (no validation; dense kind)."""
     nd = x_t.ndim + 1
     et = alpha**2 * gm.eigvals + sigma**2  # eigenvalues of S_k
-    d = x_t[..., None, :] - alpha * _lead(gm.means, nd)
+    d = x_t[..., None, :] - alpha * lead(gm.means, nd)
     z = gm._rotate_in(d)
-    maha = jnp.sum(z * z / _lead(et, nd), axis=-1)
+    maha = jnp.sum(z * z / lead(et, nd), axis=-1)
     logdet = jnp.sum(jnp.log(et), -1)
-    comp = _lead(gm.log_weights, nd - 1) - 0.5 * (gm.dim * LOG_2PI + _lead(logdet, nd - 1) + maha)
+    comp = lead(gm.log_weights, nd - 1) - 0.5 * (gm.dim * LOG_2PI + lead(logdet, nd - 1) + maha)
     r = jax.nn.softmax(comp, axis=-1)
     # m_k = mu_k + alpha Σ_k S_k^{-1} d_k ; V_k = Σ_k - α² Σ_k S_k⁻¹ Σ_k = U diag(e σ²/e_t) Uᵀ
-    m = _lead(gm.means, nd) + alpha * gm._rotate_out(_lead(gm.eigvals / et, nd) * z)
+    m = lead(gm.means, nd) + alpha * gm._rotate_out(lead(gm.eigvals / et, nd) * z)
     v = gm.eigvals * sigma**2 / et
     return r, m, v
 
@@ -1256,14 +902,14 @@ def _posterior_cov_block(gm, x_t, alpha, sigma):
     between = jnp.einsum("...ki,...kj->...ij", c, c)
     vk = jnp.einsum("kij,kj,klj->kil", gm.eigvecs, v, gm.eigvecs)
     within = jnp.einsum("...k,kij->...ij", r, vk)
-    return (_sym(within + between),)
+    return (sym(within + between),)
 
 
 def _posterior_cov_trace_block(gm, x_t, alpha, sigma):
     r, m, v = _posterior_parts(gm, x_t, alpha, sigma)
     mbar = jnp.einsum("...k,...kd->...d", r, m)
     spread = jnp.sum((m - mbar[..., None, :]) ** 2, axis=-1)
-    tr_v = _lead(jnp.sum(v, -1), spread.ndim)
+    tr_v = lead(jnp.sum(v, -1), spread.ndim)
     return (jnp.einsum("...k,...k->...", r, tr_v + spread),)
 
 
@@ -1535,10 +1181,6 @@ _UNROLL_MAX_COMPONENTS = 32
 _ELEMENTWISE_MAX_DIM = 6
 _BLOCK_BYTES = 1 << 22  # (B, K, D) or (B, D, D) intermediates of one block: 4 MiB
 _BLOCK_MAX = 1 << 14
-# Low-rank kind: (K, B, D) intermediates of one block, up to 32 MiB: the (B, D) @ (D, r)
-# products per component then have enough rows to run at full BLAS speed.
-_LR_BLOCK_BYTES = 1 << 25
-_LR_BLOCK_MAX = 1 << 12
 _ORTHO_TOL = 1e-8
 
 
@@ -1556,12 +1198,6 @@ def _sum_terms(terms):
     for t in terms[1:]:
         out = out + t
     return out
-
-
-def _sym(a):
-    """Symmetrize the last two axes exactly: ``U diag(e) Uᵀ`` by einsum differs from its
-    transpose in the last bit because the products are taken in a different order."""
-    return 0.5 * (a + jnp.swapaxes(a, -1, -2))
 
 
 def _check_alpha_sigma(alpha, sigma, gm=None):
@@ -1592,34 +1228,6 @@ def _expand_covs_jnp(covs, k, d):
     return covs[:, None, None] * jnp.eye(d, dtype=covs.dtype)[None]
 
 
-def _require_finite(arr: np.ndarray, name: str) -> None:
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, but it contains NaN or inf")
-
-
-def _validate_weights_means(weights, means):
-    """Checked float64 ``(w (K,), mu (K, D))``, w normalised to sum exactly 1."""
-    w = as_float_array(weights, "weights")
-    mu = as_float_array(means, "means")
-    if w.ndim != 1 or w.size == 0:
-        raise ValueError(
-            f"weights must be a non-empty 1-D array of shape (K,), got shape {w.shape}"
-        )
-    k = w.size
-    if mu.ndim != 2 or mu.shape[0] != k or mu.shape[1] == 0:
-        raise ValueError(
-            f"means must have shape (K, D) = ({k}, D) to match weights, got {mu.shape}"
-        )
-    _require_finite(w, "weights")
-    _require_finite(mu, "means")
-    if np.any(w <= 0):
-        i = int(np.argmax(w <= 0))
-        raise ValueError(f"weights must all be > 0, but weights[{i}] = {w[i]!r}")
-    if abs(w.sum() - 1.0) > _WEIGHT_TOL:
-        raise ValueError(f"weights must sum to 1 (within {_WEIGHT_TOL:g}), got sum {w.sum()!r}")
-    return w / w.sum(), mu
-
-
 def _clip_eigenvalues(e: np.ndarray, name: str, i: int, what: str = "eigenvalue") -> np.ndarray:
     """Eigenvalues ``e (D,)`` of component ``i``: those within RANK_RTOL of 0 (relative to
     the largest) set to exactly 0; one more negative than that refused, naming ``name[i]``."""
@@ -1638,9 +1246,9 @@ def _validate(weights, means, covs):
     w = as_float_array(weights, "weights")
     mu = as_float_array(means, "means")
     c = as_float_array(covs, "covs")
-    w, mu = _validate_weights_means(w, mu)
+    w, mu = validate_weights_means(w, mu)
     k, d = mu.shape
-    _require_finite(c, "covs")
+    require_finite(c, "covs")
     if c.ndim == 1:
         if c.shape != (k,):
             raise ValueError(f"isotropic covs must have shape (K,) = ({k},), got {c.shape}")

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import expectations
+from ._numerics import lead
 from ._validation import check_count, check_positive
 from .mixture import GaussianMixture, check_mixture, posterior_cov
 from .schedules import Schedule
@@ -99,12 +100,15 @@ def features(model: FeatureModel, x, alpha, sigma) -> jax.Array:
     alpha = jnp.asarray(alpha)[..., None]
     sigma = jnp.asarray(sigma)[..., None]
     s = alpha**2 * model.data_var + sigma**2  # (..., 1)
+    nd = max(x.ndim, s.ndim)
+    x, s = lead(x, nd), lead(s, nd)
     u = x / jnp.sqrt(s)
-    psi = jnp.concatenate([-u, jnp.cos(u @ model.freqs.T + model.phases)], axis=-1)  # (..., Q)
+    cos = jnp.cos(u @ model.freqs.T + lead(model.phases, nd))
+    psi = jnp.concatenate([-u, cos], axis=-1)  # (..., Q)
     psi = psi / jnp.sqrt(s)
     d = x.shape[-1]
-    eye = jnp.eye(d, dtype=x.dtype)
-    return (eye[..., :, :, None] * psi[..., None, None, :]).reshape(*x.shape[:-1], d, -1)
+    eye = lead(jnp.eye(d, dtype=x.dtype)[:, :, None], nd + 2)
+    return (eye * psi[..., None, None, :]).reshape(*x.shape[:-1], d, -1)
 
 
 def _lam_nodes(schedule: Schedule, n: int):
@@ -342,7 +346,7 @@ def simulate_fits(
     lhs = jnp.einsum("mn,mndp,mndq->mpq", om, phi, phi)
     rhs = jnp.einsum("mn,mndp,mnd->mp", om, phi, -eps / s[..., None])
     thetas = jnp.linalg.solve(lhs, rhs[..., None])[..., 0]
-    dev = jnp.sum((thetas - thetas.mean(0)) ** 2, axis=1) * num_fits / (num_fits - 1)
+    dev = jnp.sum((thetas - thetas.mean(0, keepdims=True)) ** 2, axis=1) * num_fits / (num_fits - 1)
     return FitSpread(thetas, float(dev.mean()), float(jnp.std(dev, ddof=1) / math.sqrt(num_fits)))
 
 

@@ -569,8 +569,8 @@ def _pair_coordinates(eigvecs, eigvals, means, comp, z, eps):
     ucat = jnp.transpose(u, (1, 0, 2)).reshape(d, k * d)
     nu = jnp.einsum("kdi,kd->ki", u, mu).reshape(-1)
     x0 = mu[comp] + jnp.einsum("bdi,bi->bd", u[comp], jnp.sqrt(e[comp]) * z)
-    a1 = (x0 @ ucat - nu).reshape(-1, k, d)
-    a2 = ((2.0 * mu[comp] - x0) @ ucat - nu).reshape(-1, k, d)
+    a1 = (x0 @ ucat - nu[None]).reshape(-1, k, d)
+    a2 = ((2.0 * mu[comp] - x0) @ ucat - nu[None]).reshape(-1, k, d)
     b = (eps @ ucat).reshape(-1, k, d)
     return a1, a2, b, ucat
 
@@ -609,12 +609,13 @@ def _between_levels(a1, a2, b, ucat, eigvals, log_weights, alphas, sigmas):
 
     def spread(a, sign):
         maha = quad(a, 1.0 / et, sign)
-        r = jax.nn.softmax(log_weights - 0.5 * (logdet[:, None] + maha), -1)  # (S, P, K)
+        # r: (S, P, K)
+        r = jax.nn.softmax(log_weights[None, None] - 0.5 * (logdet[:, None] + maha), -1)
         q = jnp.sum(r * quad(a, c * c, sign), -1)  # (S, P)
 
         def rotate(level):
             r_s, c_s, al_s, s_s = level
-            v = (r_s[..., None] * c_s) * (al_s * a + (sign * s_s) * b)  # (P, K, D)
+            v = (r_s[..., None] * c_s[None]) * (al_s * a + (sign * s_s) * b)  # (P, K, D)
             w = v.reshape(v.shape[0], -1) @ ucat.T  # sum_l U_l r_l c_l y_l
             return jnp.sum(w * w, -1)
 

@@ -11,11 +11,19 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # JAX_DISABLE_MOST_OPTIMIZATIONS=0 to run the suite with full optimization.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
+# Implicit rank promotion raises (as in equinox's tests): every broadcast between arrays of
+# different ranks in the package is written out, so a shape mistake fails loudly instead of
+# broadcasting silently (issue 12 item 8; tests/test_rank_promotion.py checks it is on). The
+# environment variable carries it into the command-line subprocesses the tests start.
+os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
+
+import jax  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 import dsmtheory  # noqa: E402
 
 dsmtheory.enable_x64()
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 settings.register_profile(
     "default",

@@ -172,7 +172,7 @@ def test_matrix_weight_equals_gls_inverse():
     w = optimal.matrix_weight(gm, x, 0.9, 0.5)
     # independent: σ²(I + σ² H_t)⁻¹ from the Hessian of the noised mixture
     h = gm.noised(0.9, 0.5).hessian(x)
-    ref = 0.25 * jnp.linalg.inv(jnp.eye(2) + 0.25 * h)
+    ref = 0.25 * jnp.linalg.inv(jnp.eye(2)[None] + 0.25 * h)
     np.testing.assert_allclose(w, ref, rtol=1e-9, atol=EXACT_ATOL)
     np.testing.assert_allclose(
         optimal.matrix_weight_trace(gm, x, 0.9, 0.5), jnp.trace(ref, axis1=-2, axis2=-1), rtol=1e-9

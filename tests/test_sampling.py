@@ -33,7 +33,7 @@ def bimodal_score(x, sigma):
     return BIMODAL.noised(1.0, sigma).score(x)
 
 
-GAUSS_MEAN = jnp.array([1.0, -1.0])
+GAUSS_MEAN = jnp.array([[1.0, -1.0]])  # (1, D): one row, broadcast over the points
 GAUSS_VAR = 0.25
 
 

@@ -206,7 +206,7 @@ def test_dsm_gap_equals_irreducible_variance(process):
     alpha = 1.0 if process == "ve" else math.sqrt(1 - sigma**2)
     gm = BIMODAL if process == "ve" else RING
     noised = gm.noised(alpha, sigma)
-    shift = jnp.full((gm.dim,), 0.3)
+    shift = jnp.full((1, gm.dim), 0.3)  # one row, broadcast over the samples
 
     def wrong_score(x, s):
         return 0.7 * noised.score(x) + shift

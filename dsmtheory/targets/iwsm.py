@@ -401,7 +401,7 @@ def _iwsm_first(x, alpha, sigma, gm, proposal, model):
     mr = rotate_in(gm, mres)
     trc = jnp.sum(c, -1)
     m2 = jnp.sum(mres**2, -1)
-    e4 = (m2 + trc) ** 2 + 4 * jnp.sum(mr * mr * c, -1) + 2 * jnp.sum(c * c, -1)
+    e4 = (m2 + trc[None]) ** 2 + 4 * jnp.sum(mr * mr * c[None], -1) + 2 * jnp.sum(c * c, -1)[None]
     e4 = jnp.sum(r * e4, -1)
     return jnp.stack([f, trv, e4, f * f], axis=-1)
 

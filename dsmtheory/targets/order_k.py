@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import expectations
+from .._numerics import lead
 from .._validation import check_count, check_positive, real_array
 from ..expectations import Estimate
 from ..mixture import GaussianMixture, check_mixture, posterior_components
@@ -85,6 +86,7 @@ def dsm_target(x0, x_t, alpha, sigma, order: int = 1) -> jax.Array:
 
 @partial(jax.jit, static_argnums=(4,))
 def _dsm_target_jit(x0, x_t, alpha, sigma, order):
+    x0, x_t = jnp.broadcast_arrays(x0, x_t)
     u = -(x_t - alpha * x0) / sigma**2
     if order == 1:
         return u
@@ -119,7 +121,7 @@ def target_mean_impl(gm, x_t, alpha, sigma, order):
         return s
     ck = cov_mats(gm, c)
     second = jnp.einsum("...k,...ki,...kj->...ij", r, g, g) + jnp.einsum("...k,kij->...ij", r, ck)
-    return second - jnp.eye(gm.dim, dtype=second.dtype) / sigma**2
+    return second - lead(jnp.eye(gm.dim, dtype=second.dtype) / sigma**2, second.ndim)
 
 
 def target_cov(gm: GaussianMixture, x_t, alpha, sigma, order: int = 1) -> jax.Array:
@@ -156,10 +158,10 @@ def target_cov_impl(gm, x_t, alpha, sigma, order):
         + jnp.einsum("...ki,...km,kjl->...kijlm", g, g, ck)
         + jnp.einsum("...kj,...kl,kim->...kijlm", g, g, ck)
         + jnp.einsum("...kj,...km,kil->...kijlm", g, g, ck)
-        + jnp.einsum("kil,kjm->kijlm", ck, ck)
-        + jnp.einsum("kim,kjl->kijlm", ck, ck)
+        + lead(jnp.einsum("kil,kjm->kijlm", ck, ck), g.ndim + 3)
+        + lead(jnp.einsum("kim,kjl->kijlm", ck, ck), g.ndim + 3)
     )
-    mk = gg + ck
+    mk = gg + lead(ck, gg.ndim)
     mbar = jnp.einsum("...k,...kij->...ij", r, mk)
     dm = mk - mbar[..., None, :, :]
     between = jnp.einsum("...k,...kij,...klm->...ijlm", r, dm, dm)
@@ -188,12 +190,15 @@ def target_trace_impl(gm, x_t, alpha, sigma, order):
     trc = jnp.sum(c, axis=-1)  # (K,)
     if order == 1:
         spread = jnp.sum((g - s[..., None, :]) ** 2, axis=-1)
-        return jnp.einsum("...k,...k->...", r, trc + spread)
+        return jnp.einsum("...k,...k->...", r, lead(trc, spread.ndim) + spread)
     gr = rotate_in(gm, g)  # (..., K, D) in each component's eigenbasis
     g2 = jnp.sum(g * g, axis=-1)
-    gcg = jnp.sum(gr * gr * c, axis=-1)
-    within = 2.0 * g2 * trc + 2.0 * gcg + trc**2 + jnp.sum(c * c, axis=-1)
-    mk = g[..., :, None] * g[..., None, :] + cov_mats(gm, c)
+    gcg = jnp.sum(gr * gr * lead(c, gr.ndim), axis=-1)
+    nd = g2.ndim
+    within = (
+        2.0 * g2 * lead(trc, nd) + 2.0 * gcg + lead(trc**2, nd) + lead(jnp.sum(c * c, axis=-1), nd)
+    )
+    mk = g[..., :, None] * g[..., None, :] + lead(cov_mats(gm, c), g.ndim + 1)
     mbar = jnp.einsum("...k,...kij->...ij", r, mk)
     between = jnp.sum((mk - mbar[..., None, :, :]) ** 2, axis=(-2, -1))
     return jnp.einsum("...k,...k->...", r, within + between)
@@ -239,11 +244,13 @@ def _moments_1d_jit(gm, x_t, alpha, sigma, order):
     wts = jnp.asarray(wts / wts.sum())
     zmean = -sigma * g[..., 0]  # (..., K)
     zstd = sigma * jnp.sqrt(c[:, 0])  # (K,)
-    z = zmean[..., None] + zstd[:, None] * jnp.asarray(nodes)  # (..., K, n)
+    spread = zstd[:, None] * jnp.asarray(nodes)[None, :]  # (K, n)
+    z = zmean[..., None] + lead(spread, zmean.ndim + 1)  # (..., K, n)
     coef = np.zeros(order + 1)
     coef[order] = 1.0
     he = jnp.polyval(jnp.asarray(np.polynomial.hermite_e.herme2poly(coef)[::-1]), z)
     h = (-1.0 / sigma) ** order * he
+    wts = lead(wts, h.ndim)
     mk = jnp.sum(h * wts, axis=-1)
     vk = jnp.sum((h - mk[..., None]) ** 2 * wts, axis=-1)
     mean = jnp.sum(r * mk, axis=-1)

@@ -207,6 +207,6 @@ def _tsm_pointwise(gm, alpha, sigma, key, n, j):
     x0 = sample_posterior_impl(gm, x_t, alpha, sigma, k2, j)
     s = target_mean_impl(gm, x_t, alpha, sigma, 1)
     b = target_trace_impl(gm, x_t, alpha, sigma, 1)
-    a = gm.score(x0) / alpha - s  # (J, n, D)
-    u = (alpha * x0 - x_t) / sigma**2 - s
+    a = gm.score(x0) / alpha - s[None]  # (J, n, D)
+    u = (alpha * x0 - x_t[None]) / sigma**2 - s[None]
     return jnp.mean(jnp.sum(a * a, -1), 0), b, jnp.mean(jnp.sum(a * u, -1), 0)

@@ -27,6 +27,7 @@ import numpy as np
 import optax
 
 from .. import mixture, schedules
+from .._numerics import lead
 from .._validation import check_count
 from ..losses import dsm_loss
 from ..mixture import check_mixture
@@ -83,9 +84,9 @@ def _init_mlp(key, dim: int, width: int, depth: int):
 def _mlp(params, x_t, lam):
     h = jnp.concatenate([x_t, (lam / 10.0)[..., None]], axis=-1)
     for w, b in params[:-1]:
-        h = jnp.tanh(h @ w + b)
+        h = jnp.tanh(h @ w + lead(b, h.ndim))
     w, b = params[-1]
-    return h @ w + b
+    return h @ w + lead(b, h.ndim)
 
 
 @functools.lru_cache(maxsize=16)

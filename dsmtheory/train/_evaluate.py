@@ -123,14 +123,14 @@ class Evaluator:
             # every variate from one call of jax.random.uniform, in the mixture's dtype
             sizes = {"true": ev.ed_samples, "prior": ev.ed_samples, "fisher": nb * m, "grad": g}
             total = sum(sizes.values())
-            u = jax.random.uniform(key, (total, 2 * gm.dim + 2), gm.means.dtype)
+            lat = gm.latent_dim  # normals per mixture sample: D for the dense kind
+            u = jax.random.uniform(key, (total, lat + gm.dim + 2), gm.means.dtype)
             cuts = np.cumsum(list(sizes.values()))[:-1]
             parts = dict(zip(sizes, jnp.split(u, cuts), strict=True))
 
             def sample(v):  # mixture samples and one standard normal per coordinate
-                d = gm.dim
-                z = standard_normal(v[:, 1 : 2 * d + 1])
-                return mixture_sample(gm, v[:, 0], z[:, :d]), z[:, d:], v[:, -1]
+                z = standard_normal(v[:, 1 : lat + gm.dim + 1])
+                return mixture_sample(gm, v[:, 0], z[:, :lat]), z[:, lat:], v[:, -1]
 
             # energy distance: true samples and exact samples of p at the largest noise level
             true = jnp.asarray(sample(parts["true"])[0], F32)
@@ -156,7 +156,7 @@ class Evaluator:
             eye = jnp.eye(gm.dim, dtype=F32)
 
             def as_matrix(w):
-                return w[..., None, None] * eye if w.ndim == 2 else w
+                return w[..., None, None] * eye[None, None] if w.ndim == 2 else w
 
             weights = jnp.stack([as_matrix(b.weight) if matrix else b.weight for b in batches])
             fisher = (jnp.asarray(lam_f, F32), jnp.asarray(xt, F32), jnp.asarray(score, F32))
@@ -196,7 +196,7 @@ class Evaluator:
             flat = jnp.concatenate(
                 [v.reshape(v.shape[0], -1) for v in jax.tree_util.tree_leaves(g)], -1
             )
-            dev = flat - flat.mean(0)
+            dev = flat - flat.mean(0, keepdims=True)
             return jnp.sqrt(jnp.sum(dev**2) / (flat.shape[0] - 1))
 
         return jax.lax.map(one_bin, (self.g_batch, weights))

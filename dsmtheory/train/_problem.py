@@ -126,19 +126,21 @@ def noise_sampler(config: TrainConfig) -> _Noise:
     One call of ``jax.random.bits`` per batch gives every variate (one random-number kernel
     per draw keeps a sweep's compiled program small and its draws cheap): float32 uniforms
     (23 random mantissa bits, as ``jax.random.uniform``) for the components and standard
-    normals of :func:`mixture_sample`, the noise $\varepsilon$ (:func:`standard_normal`) and
-    $t$, with $\lambda=\lambda(t)$ from the schedule.
+    normals of :func:`mixture_sample` (``latent_dim`` of them: D for the dense kind), the
+    noise $\varepsilon$ (:func:`standard_normal`) and $t$, with $\lambda=\lambda(t)$ from the
+    schedule.
     """
     with jax.ensure_compile_time_eval():
         gm32 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, F32), config.mixture)
         schedule = config.build_schedule()
     dim, size, mode = config.mixture.dim, config.batch_size, config.noise_sampling
+    latent = config.mixture.latent_dim
     rows = size // 2 if mode == "antithetic" else size
 
     def draw(key):
-        u = _unit_uniform(jax.random.bits(key, (size, 2 * dim + 2), jnp.uint32))
-        x0 = mixture_sample(gm32, u[:, 0], standard_normal(u[:, 1 : dim + 1]))
-        eps = standard_normal(u[:rows, dim + 1 : 2 * dim + 1])
+        u = _unit_uniform(jax.random.bits(key, (size, latent + dim + 2), jnp.uint32))
+        x0 = mixture_sample(gm32, u[:, 0], standard_normal(u[:, 1 : latent + 1]))
+        eps = standard_normal(u[:rows, latent + 1 : latent + dim + 1])
         t = u[:rows, -1]
         if mode == "stratified":  # slot i draws t in [i/B, (i+1)/B)
             t = jnp.clip((jnp.arange(size, dtype=F32) + t) / size, 0.0, 1.0)
@@ -152,15 +154,12 @@ def noise_sampler(config: TrainConfig) -> _Noise:
 
 def mixture_sample(gm, u, z):
     r"""Samples of ``gm`` from uniforms ``u`` ``(N,)`` on [0, 1) and standard normals ``z``
-    ``(N, D)``, in ``gm``'s dtype: the component by inverse CDF,
-    $k=\#\{j<K-1:u>\sum_{i\le j}\pi_i\}$, then $x_0=\mu_k+U_k(\sqrt{\lambda_k}\odot z)$ with
-    the eigendecomposition $S_k=U_k\,\mathrm{diag}(\lambda_k)U_k^\top$ of the covariances
-    (the public ``eigvals``/``eigvecs`` of :class:`dsmtheory.GaussianMixture`)."""
-    k = jnp.sum(u[:, None] > jnp.cumsum(gm.weights)[:-1], axis=-1)
-    x = jnp.sqrt(gm.eigvals[k]) * z
-    if not gm.diagonal:
-        x = jnp.einsum("nde,ne->nd", gm.eigvecs[k], x)
-    return gm.means[k] + x
+    ``(N, gm.latent_dim)``, in ``gm``'s dtype: the component by inverse CDF,
+    $k=\#\{j<K-1:u>\sum_{i\le j}\pi_i\}$, then the mixture's one map from $z$ to the points
+    of component $k$, :meth:`dsmtheory.GaussianMixture.component_points` ($x_0=\mu_k+
+    U_k(\sqrt{\lambda_k}\odot z)$ for the dense kind)."""
+    k = jnp.sum(u[:, None] > jnp.cumsum(gm.weights)[None, :-1], axis=-1)
+    return gm.component_points(k, z)
 
 
 def _unit_uniform(bits):

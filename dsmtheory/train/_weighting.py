@@ -21,6 +21,7 @@ import numpy as np
 from .. import adaptive as _adaptive
 from .. import optimal as _optimal
 from .. import weightings as _weightings
+from .._numerics import lead
 
 STATEFUL_WEIGHTINGS = ("edm2_learned", "online_c_star")
 ORACLE_WEIGHTINGS = ("matrix_optimal", "c_star", *STATEFUL_WEIGHTINGS)
@@ -110,7 +111,8 @@ def edm2_log_variance(state: Edm2State, lam) -> jax.Array:
     """
     lam = jnp.asarray(lam, state.weight.dtype)
     c_noise = -lam / 8.0
-    feats = math.sqrt(2.0) * jnp.cos(c_noise[..., None] * state.freqs + state.phases)
+    cn = c_noise[..., None]
+    feats = math.sqrt(2.0) * jnp.cos(cn * lead(state.freqs, cn.ndim) + lead(state.phases, cn.ndim))
     c = state.weight.shape[-1]
     w_hat = state.weight / (1e-4 * math.sqrt(c) + jnp.linalg.norm(state.weight))
     return feats @ w_hat

@@ -434,7 +434,7 @@ def _mc_second(x, alpha, sigma, gm, proposal, model, f_mean, c):
     r, g, cv = score_parts(gm, x, alpha, sigma)
     mres = d[..., None, :] - g  # (B, K, D): mean of s_theta - u in component k
     mr = rotate_in(gm, mres)
-    mu = jnp.sum(mres**2, -1) + jnp.sum(cv, -1)  # E[||s_theta - u||^2 | x, k]
-    e4 = (mu - c) ** 2 + 4 * jnp.sum(mr * mr * cv, -1) + 2 * jnp.sum(cv * cv, -1)
+    mu = jnp.sum(mres**2, -1) + jnp.sum(cv, -1)[None]  # E[||s_theta - u||^2 | x, k]
+    e4 = (mu - c) ** 2 + 4 * jnp.sum(mr * mr * cv[None], -1) + 2 * jnp.sum(cv * cv, -1)[None]
     e4 = jnp.sum(r * e4, -1)
     return jnp.stack([w, w * w, w * dev**2, w * dev, dev**2, e4, lw, dev], axis=-1)

@@ -122,8 +122,12 @@ class IWSMComparison(NamedTuple):
         ess_fraction: $1/\mathbb E_{p_{B_t}}[w^2]$, the effective sample size per draw; NaN
             when ``degenerate``.
         method: the engine's account of the rule.
-        objective_stderr, irreducible_stderr, var_dsm_stderr, var_sm_stderr,
-            var_iwsm_stderr, ess_fraction_stderr: standard errors (Monte Carlo rule).
+        objective_stderr: standard error of ``objective`` (Monte Carlo rule; likewise below).
+        irreducible_stderr: of ``irreducible``.
+        var_dsm_stderr: of ``var_dsm``.
+        var_sm_stderr: of ``var_sm``.
+        var_iwsm_stderr: of ``var_iwsm``.
+        ess_fraction_stderr: of ``ess_fraction``.
         kl_divergence: $\mathrm{KL}(p_t\|p_{B_t})=\mathbb E_{p_t}[\log w]$; by Jensen
             ``ess_fraction`` $\le e^{-\mathrm{KL}}$ always, a bound whose Monte Carlo
             estimate stays reliable when the weights are degenerate ($\log w$ grows only
@@ -186,8 +190,8 @@ def balanced_proposal(gm: GaussianMixture) -> GaussianMixture:
         >>> dsm.enable_x64()
         >>> b = dsm.targets.balanced_proposal(dsm.GaussianMixture([0.9, 0.1], [[0.0], [3.0]],
         ...                                                       [1.0, 1.0]))
-        >>> [round(float(v), 3) for v in b.weights]
-        [0.5, 0.5]
+        >>> tuple(round(float(v), 3) for v in b.weights)
+        (0.5, 0.5)
     """
     check_mixture(gm)
     children, aux = gm.tree_flatten()

@@ -32,6 +32,7 @@ import datetime
 import html
 import io
 import json
+import math
 import os
 import shutil
 import sys
@@ -353,6 +354,8 @@ def _short(v: str) -> str:
     try:
         f = float(v)
     except ValueError:
+        return v
+    if not math.isfinite(f):  # inf / nan cells (e.g. targets' weight_ess at D <= 2) as they are
         return v
     if f == int(f) and abs(f) < 1e9 and "." not in v and "e" not in v.lower():
         return v

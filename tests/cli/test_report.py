@@ -61,6 +61,23 @@ def test_a_failing_section_is_reported_and_the_rest_still_runs(tmp_path):
     assert not _no_tmp_files(tmp_path)
 
 
+def _non_finite(out: Path) -> int:
+    (out / "table.csv").write_text("lam,weight_ess,var\n-6,inf,nan\n2,-inf,0.123456789\n")
+    return 0
+
+
+def test_report_tables_show_inf_and_nan_cells(tmp_path):
+    """A section's CSV with inf / nan cells (targets' weight_ess is inf at D <= 2) is shown
+    as it stands; reproduce --quick failed on it with an OverflowError."""
+    results, _ = run_sections(
+        [Section("a", "First", _non_finite)], tmp_path, echo=False, log=open(os.devnull, "w")
+    )
+    assert [r.status for r in results] == ["ok"]
+    md = (tmp_path / "report.md").read_text()
+    assert "| -6 | inf | nan |" in md and "| 2 | -inf | 0.12346 |" in md
+    assert "inf" in (tmp_path / "report.html").read_text()
+
+
 def test_an_interrupt_keeps_finished_sections_and_marks_the_rest(tmp_path):
     secs = [
         Section("a", "First", _ok),

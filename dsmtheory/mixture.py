@@ -824,12 +824,8 @@ class LowRankGaussianMixture(LowRankKind, GaussianMixture):
     r"""The ``"low_rank"`` kind of :class:`GaussianMixture`: covariances
     $\Sigma_k=F_kF_k^\top+\mathrm{diag}(d_k)$, never formed. Build it with
     :meth:`GaussianMixture.from_low_rank`; the methods that differ from the dense kind are
-    those of :class:`dsmtheory._low_rank.LowRankKind`.
-
-    Attributes (pytree leaves): ``log_weights (K,)``, ``means (K, D)``, ``factors
-    (K, D, r)``, ``diag (K, D)``. The dense attributes ``eigvals``, ``eigvecs``, ``covs``
-    and ``precisions`` are dense *views*, computed on request for D up to
-    :data:`DENSE_VIEW_MAX_DIM` and refused beyond.
+    those of :class:`dsmtheory._low_rank.LowRankKind`, whose docstring lists the pytree
+    leaves and the dense views.
     """
 
     __slots__ = ("factors", "diag", "zero_diag")
